@@ -1,0 +1,113 @@
+"""Pieces every command module shares: exit codes, option types, error handling.
+
+Exit codes (also in docs/cli.md):
+  0  success
+  1  failure: nothing or not everything was done, or verify found problems
+  2  usage error (bad option or argument)
+  3  partly done: publish skipped pages it could not sign / status: a role expires soon
+  4  status: a role has expired
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .. import layout
+from ..keys import PASSPHRASE_ENV, KeyFileError
+from ..pages import PageError
+from ..repository import StorageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_EXPIRED = 0, 1, 2, 3, 4
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DURATION = re.compile(r"(\d+)([wdhms])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+class Duration(click.ParamType):
+    """``7d``, ``12h``, ``1d12h``, ``90m``, ``3600s`` or ``2w``."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        text = str(value).strip().lower()
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration like 7d, 12h, 1d12h, 30m or 3600s", param, ctx)
+        return timedelta(**{_UNITS[u]: int(n) for n, u in parts})
+
+
+DURATION = Duration()
+
+
+def fail_cleanly(func: F) -> F:
+    """Expected failures print one line and exit 1: no traceback, no secrets."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except tuple(EXPECTED_ERRORS) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def passphrase(label: str, confirm: bool = False) -> str:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise KeyFileError(f"{label}: passphrase needed; set {PASSPHRASE_ENV} or run interactively")
+    return click.prompt(f"Passphrase for {label}", hide_input=True, confirmation_prompt=confirm)
+
+
+def echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Index root: the directory holding simple/ (and tuf/ once initialised).",
+)
+keys_option = click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+    envvar="TUF_PYPI_KEYS_DIR",
+    help="Key files, signers.json and settings; never inside --repo. [env TUF_PYPI_KEYS_DIR]",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def check_keys_outside(repo: Path, keys_dir: Path) -> None:
+    if keys_dir.resolve().is_relative_to(repo.resolve()):
+        raise ValueError(
+            f"--keys-dir {keys_dir} is inside --repo {repo}: it would be served to anyone"
+        )
+
+
+#: Exceptions that are the user's data or setup, not a bug: shown as one line.
+EXPECTED_ERRORS: list[type[Exception]] = [
+    KeyFileError,
+    StorageError,
+    layout.LayoutError,
+    PageError,
+    ValueError,
+]

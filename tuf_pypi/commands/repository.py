@@ -1,0 +1,363 @@
+"""Commands for index admins: init, publish, refresh, status, verify."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from .. import layout
+from ..keys import KeyDirectory
+from ..repository import (
+    Expiry,
+    Publisher,
+    RepositoryStorage,
+    StorageError,
+    init_repository,
+    load_view,
+    repository_status,
+    verify_repository,
+)
+from ..repository.publisher import utcnow
+from ..repository.settings import load_expiry
+from ._common import (
+    DURATION,
+    EXIT_EXPIRED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    check_keys_outside,
+    echo_json,
+    fail_cleanly,
+    json_option,
+    keys_option,
+    passphrase,
+    repo_option,
+)
+
+__all__ = ["COMMANDS"]
+
+
+@click.command()
+@repo_option
+@keys_option
+@click.option("--bins", type=int, help="Number of hash bins (a power of two).")
+@click.option(
+    "--expected-projects",
+    type=click.IntRange(min=1),
+    help="Pick the bin count for an index of this many projects (~64 projects per bin).",
+)
+@click.option(
+    "--root-keys",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="n: root keys to create.",
+)
+@click.option(
+    "--root-threshold",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="t: root signatures needed.",
+)
+@click.option(
+    "--timestamp-expiry",
+    type=DURATION,
+    default="1d",
+    show_default=True,
+    help="Lifetime of timestamp signatures.",
+)
+@click.option(
+    "--snapshot-expiry",
+    type=DURATION,
+    default="7d",
+    show_default=True,
+    help="Lifetime of snapshot signatures.",
+)
+@click.option(
+    "--bin-expiry",
+    type=DURATION,
+    default="7d",
+    show_default=True,
+    help="Lifetime of bin-n signatures.",
+)
+@click.option(
+    "--offline-expiry",
+    type=DURATION,
+    default="365d",
+    show_default=True,
+    help="Lifetime of root, targets and bins.",
+)
+@fail_cleanly
+def init(
+    repo: Path,
+    keys_dir: Path,
+    bins: int | None,
+    expected_projects: int | None,
+    root_keys: int,
+    root_threshold: int,
+    timestamp_expiry: timedelta,
+    snapshot_expiry: timedelta,
+    bin_expiry: timedelta,
+    offline_expiry: timedelta,
+) -> None:
+    """Create keys and version 1 of all TUF metadata for the index at --repo.
+
+    Generates root keys (t of n), a targets key and a bins key (offline: keep
+    them off the publishing machine afterwards) and one online key (snapshot,
+    timestamp and every bin). Keys are encrypted with the passphrase from
+    TUF_PYPI_PASSPHRASE or a prompt. Refuses to overwrite a repository or key.
+    Then run 'tuf-pypi publish' to sign the pages.
+    """
+    if bins is not None and expected_projects is not None:
+        raise click.UsageError("give --bins or --expected-projects, not both")
+    number_of_bins = bins or layout.bins_for_projects(expected_projects or 50_000)
+    if root_threshold > root_keys:
+        raise click.UsageError(f"--root-threshold {root_threshold} exceeds --root-keys {root_keys}")
+    check_keys_outside(repo, keys_dir)
+    if not repo.is_dir():
+        raise StorageError(f"{repo} is not a directory (expected an index root with simple/)")
+    expiry = Expiry(
+        root=offline_expiry,
+        targets=offline_expiry,
+        bins=offline_expiry,
+        bin_n=bin_expiry,
+        snapshot=snapshot_expiry,
+        timestamp=timestamp_expiry,
+    )
+    secret = passphrase(f"the new keys in {keys_dir}", confirm=True)
+    click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
+    report = init_repository(
+        repo,
+        keys_dir,
+        secret,
+        number_of_bins=number_of_bins,
+        now=utcnow(),
+        root_keys=root_keys,
+        root_threshold=root_threshold,
+        expiry=expiry,
+    )
+    click.echo(f"Initialised {repo / layout.METADATA_DIR} with {report.number_of_bins} bins.")
+    for label, path in report.key_files.items():
+        click.echo(f"  {label:<8} {path}")
+    click.echo(
+        f"Next: tuf-pypi publish --repo {repo} --keys-dir {keys_dir}\n"
+        "Move root-*, targets and bins key files offline; publishing needs only online.key."
+    )
+
+
+def _publisher(repo: Path, keys_dir: Path, state_dir: Path | None, wait: bool = True) -> Publisher:
+    check_keys_outside(repo, keys_dir)
+    keys = KeyDirectory(keys_dir, passphrase=passphrase)
+    return Publisher(
+        repo, keys, state_dir=state_dir, expiry=load_expiry(keys_dir), wait_for_lock=wait
+    )
+
+
+state_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the publisher lock lives (default: --keys-dir). Never inside --repo.",
+)
+wait_option = click.option(
+    "--no-wait", is_flag=True, help="Fail at once if another publisher holds the lock."
+)
+
+
+def _progress(done: int, total: int) -> None:
+    if done == total or done % 1000 == 0:
+        click.echo(f"\r  scanned {done}/{total} projects", err=True, nl=done == total)
+
+
+@click.command()
+@repo_option
+@keys_option
+@state_option
+@wait_option
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="NAME",
+    help="Only this project (repeatable; names are normalized). Default: every page.",
+)
+@json_option
+@fail_cleanly
+def publish(
+    repo: Path,
+    keys_dir: Path,
+    state_dir: Path | None,
+    no_wait: bool,
+    projects: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Sign new and changed pages under --repo/simple/ with the online key.
+
+    Writes <sha256>.index.* copies, re-signs only the bins whose pages changed,
+    then one snapshot and one timestamp. Pages that are gone lose their
+    targets. Bad pages are reported and left unsigned (exit 3). Running it
+    again with nothing changed writes nothing.
+    """
+    publisher = _publisher(repo, keys_dir, state_dir, wait=not no_wait)
+    show_progress = not as_json and sys.stderr.isatty()
+    report = publisher.publish(projects or None, progress=_progress if show_progress else None)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(
+            f"pages: {len(report.added)} added, {len(report.changed)} changed, "
+            f"{len(report.removed)} removed, {report.unchanged} unchanged"
+        )
+        if report.wrote_metadata:
+            click.echo(
+                f"signed: {len(report.bins_signed)} bins, snapshot v{report.snapshot_version}, "
+                f"timestamp v{report.timestamp_version}"
+            )
+        else:
+            click.echo("nothing changed: no metadata written")
+        for path in report.repaired:
+            click.echo(f"repaired missing copy of {path}")
+        if report.unverifiable:
+            click.echo(
+                f"warning: {len(report.unverifiable)} pages have links without a sha256; "
+                "clients will refuse those files:"
+            )
+            for path, count in sorted(report.unverifiable.items()):
+                click.echo(f"  {path}: {count} links")
+        for skipped in report.skipped:
+            click.echo(f"skipped {skipped.source}: {skipped.reason}", err=True)
+    if report.skipped:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command()
+@repo_option
+@keys_option
+@state_option
+@wait_option
+@click.option(
+    "--within",
+    type=DURATION,
+    default="12h",
+    show_default=True,
+    help="Re-sign online roles that expire within this window.",
+)
+@json_option
+@fail_cleanly
+def refresh(
+    repo: Path,
+    keys_dir: Path,
+    state_dir: Path | None,
+    no_wait: bool,
+    within: timedelta,
+    as_json: bool,
+) -> None:
+    """Re-sign online roles (bins, snapshot, timestamp) that expire soon. For cron.
+
+    Versions are bumped so clients accept the new signatures. Uses only the
+    online key; offline roles are reported by 'tuf-pypi status'.
+    """
+    report = _publisher(repo, keys_dir, state_dir, wait=not no_wait).refresh(within)
+    if as_json:
+        echo_json(
+            {
+                "resigned": report.resigned,
+                "snapshot_version": report.snapshot_version,
+                "timestamp_version": report.timestamp_version,
+            }
+        )
+    elif report.resigned:
+        click.echo(f"re-signed {len(report.resigned)} roles; timestamp v{report.timestamp_version}")
+    else:
+        click.echo(f"nothing expires within {within}: no metadata written")
+
+
+@click.command()
+@repo_option
+@click.option(
+    "--warn-within",
+    type=DURATION,
+    default="6h",
+    show_default=True,
+    help="Online roles expiring within this window count as expiring (exit 3).",
+)
+@click.option(
+    "--offline-warn-within",
+    type=DURATION,
+    default="30d",
+    show_default=True,
+    help="Offline roles (root, targets, bins) expiring within this window count as expiring.",
+)
+@json_option
+@fail_cleanly
+def status(
+    repo: Path, warn_within: timedelta, offline_warn_within: timedelta, as_json: bool
+) -> None:
+    """Show every role's version, expiry, keys and threshold, and target counts.
+
+    Exits 3 when a role expires within its warning window and 4 when one has
+    expired, so monitoring can alert on the exit code alone.
+    """
+    report = repository_status(
+        load_view(RepositoryStorage(repo)), utcnow(), warn_within, offline_warn_within
+    )
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(f"{'role':<36} {'ver':>6}  {'expires':<20} {'keys':<10} {'state'}")
+        for role in report.roles:
+            keys = f"{role.threshold}/{len(role.keyids)} {'online' if role.online else 'offline'}"
+            click.echo(
+                f"{role.role:<36} {role.version:>6}  {role.expires:%Y-%m-%d %H:%M:%SZ}  "
+                f"{keys:<10} {role.state}"
+            )
+            for keyid in role.keyids:
+                click.echo(f"{'':<4}key {keyid}")
+        click.echo(
+            f"bins: {report.number_of_bins} ({report.bins_with_targets} non-empty), "
+            f"page targets: {report.targets}"
+        )
+        for line in report.advice():
+            click.echo(f"action: {line}", err=True)
+    sys.exit({"ok": EXIT_OK, "expiring": EXIT_PARTIAL, "expired": EXIT_EXPIRED}[report.worst])
+
+
+@click.command()
+@repo_option
+@json_option
+@fail_cleanly
+def verify(repo: Path, as_json: bool) -> None:
+    """Audit the repository as a client would, from 1.root.json down to every page copy.
+
+    Checks the root chain, every signature and threshold, versions, snapshot and
+    timestamp consistency, expiry, every signed page copy's hash and length, and
+    that every page under simple/ is signed in its current form. Exit 1 and a
+    list of problems otherwise.
+    """
+    report = verify_repository(RepositoryStorage(repo), utcnow())
+    if as_json:
+        echo_json(
+            {
+                "ok": report.ok,
+                "problems": report.problems,
+                "roles": report.roles_checked,
+                "targets": report.targets_checked,
+                "pages": report.pages_checked,
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        click.echo(
+            f"{'OK' if report.ok else 'FAILED'}: {report.roles_checked} metadata files, "
+            f"{report.targets_checked} targets, {report.pages_checked} pages checked"
+            + ("" if report.ok else f", {len(report.problems)} problems")
+        )
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+COMMANDS = [init, publish, refresh, status, verify]

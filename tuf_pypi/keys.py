@@ -1,0 +1,202 @@
+"""Keys: generation, encrypted key files, and finding the signer for a public key.
+
+A private key at rest is a small JSON file: the public key in the clear (so a
+directory of keys can be listed and matched against metadata without any
+passphrase) and the PKCS#8 (PEM) private key sealed with NaCl's SecretBox under a key
+derived from a passphrase by Argon2id. Keys that live elsewhere (a PKCS#11 HSM, a
+cloud KMS) are named by securesystemslib signer URIs in ``signers.json`` in the
+same directory, so the publisher asks one place for "the signer of key X".
+
+Passphrases and private bytes never appear in messages or exceptions raised here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash.argon2id as argon2id
+import nacl.secret
+import nacl.utils
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
+
+__all__ = [
+    "KEY_FILE_SUFFIX",
+    "PASSPHRASE_ENV",
+    "SIGNERS_FILE",
+    "KeyDirectory",
+    "KeyFileError",
+    "PassphraseSource",
+    "generate_key_file",
+    "load_key_file_signer",
+    "read_public_key",
+]
+
+KEY_FILE_SUFFIX = ".key"
+SIGNERS_FILE = "signers.json"
+PASSPHRASE_ENV = "TUF_PYPI_PASSPHRASE"
+_FORMAT = "tuf-pypi-key-v1"
+# Argon2id "interactive" limits (64 MiB, 2 passes): about 0.1 s to open a key,
+# stored per file so stronger limits can be chosen later without a format change.
+_OPSLIMIT = argon2id.OPSLIMIT_INTERACTIVE
+_MEMLIMIT = argon2id.MEMLIMIT_INTERACTIVE
+
+#: Called with a human label of the key ("keys/online.key") to get its passphrase.
+PassphraseSource = Callable[[str], str]
+
+
+class KeyFileError(Exception):
+    """A key file that cannot be used; the message names the file, never a secret."""
+
+
+def _derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
+    return argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase.encode(), salt, opslimit, memlimit
+    )
+
+
+def _new_private_key(keytype: str) -> CryptoSigner:
+    if keytype == "ed25519":
+        return CryptoSigner.generate_ed25519()
+    if keytype == "ecdsa":
+        return CryptoSigner.generate_ecdsa()
+    raise KeyFileError(f"unsupported key type {keytype!r} (use ed25519 or ecdsa)")
+
+
+def generate_key_file(path: Path, passphrase: str, keytype: str = "ed25519") -> SSlibKey:
+    """Create a new private key, sealed under ``passphrase``, at ``path`` (mode 0600).
+
+    Refuses to overwrite: losing a root key by accident is not recoverable.
+    """
+    if not passphrase:
+        raise KeyFileError(f"{path}: an empty passphrase is not allowed")
+    signer = _new_private_key(keytype)
+    public = signer.public_key
+    pem = signer.private_bytes  # PKCS#8 PEM, unencrypted: sealed below
+    salt = nacl.utils.random(argon2id.SALTBYTES)
+    box = nacl.secret.SecretBox(_derive(passphrase, salt, _OPSLIMIT, _MEMLIMIT))
+    document = {
+        "format": _FORMAT,
+        "public": {"keyid": public.keyid, **public.to_dict()},
+        "kdf": {
+            "name": "argon2id",
+            "opslimit": _OPSLIMIT,
+            "memlimit": _MEMLIMIT,
+            "salt": salt.hex(),
+        },
+        "sealed": box.encrypt(pem).hex(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite a key") from None
+    with os.fdopen(fd, "w") as f:
+        json.dump(document, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return public
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: key file not found") from None
+    except PermissionError:
+        raise KeyFileError(f"{path}: key file is not readable (permission denied)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise KeyFileError(f"{path}: not a tuf-pypi key file (not JSON)") from None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT:
+        raise KeyFileError(f"{path}: not a tuf-pypi key file")
+    return document
+
+
+def read_public_key(path: Path) -> SSlibKey:
+    """The public half of a key file; needs no passphrase."""
+    public = dict(_read_document(path)["public"])
+    try:
+        keyid = public.pop("keyid")
+        return SSlibKey.from_dict(keyid, public)
+    except (KeyError, ValueError, TypeError):
+        raise KeyFileError(f"{path}: malformed public key") from None
+
+
+def load_key_file_signer(path: Path, passphrase: str) -> CryptoSigner:
+    """Open a key file. A wrong passphrase and a tampered file both fail closed."""
+    document = _read_document(path)
+    public = read_public_key(path)
+    try:
+        kdf = document["kdf"]
+        key = _derive(passphrase, bytes.fromhex(kdf["salt"]), kdf["opslimit"], kdf["memlimit"])
+        pem = nacl.secret.SecretBox(key).decrypt(bytes.fromhex(document["sealed"]))
+    except nacl.exceptions.CryptoError:
+        raise KeyFileError(f"{path}: wrong passphrase (or the key file was altered)") from None
+    except (KeyError, ValueError, TypeError):
+        raise KeyFileError(f"{path}: malformed key file") from None
+    private = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(private, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+        raise KeyFileError(f"{path}: unsupported private key type")
+    signer = CryptoSigner(private, public)
+    # The public half is stored in the clear: make sure it belongs to the sealed key.
+    if CryptoSigner(private).public_key.keyval != public.keyval:
+        raise KeyFileError(f"{path}: public key does not match the sealed private key")
+    return signer
+
+
+@dataclass
+class KeyDirectory:
+    """A directory of key files plus ``signers.json`` (keyid -> signer URI).
+
+    ``passphrase`` is asked for lazily, only when a key file has to be opened.
+    """
+
+    path: Path
+    passphrase: PassphraseSource | None = None
+
+    def key_files(self) -> Iterator[tuple[Path, SSlibKey]]:
+        """Every readable key file with its public key, sorted by file name."""
+        if not self.path.is_dir():
+            return
+        for file in sorted(self.path.glob(f"*{KEY_FILE_SUFFIX}")):
+            yield file, read_public_key(file)
+
+    def external_signers(self) -> dict[str, str]:
+        """keyid -> signer URI for keys held outside key files (HSM, KMS)."""
+        file = self.path / SIGNERS_FILE
+        if not file.exists():
+            return {}
+        try:
+            data = json.loads(file.read_bytes())
+            return {str(k): str(v["uri"]) for k, v in data.items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise KeyFileError(f"{file}: malformed (expected {{keyid: {{'uri': ...}}}})") from None
+
+    def find_key_file(self, keyid: str) -> Path | None:
+        for file, public in self.key_files():
+            if public.keyid == keyid:
+                return file
+        return None
+
+    def signer_for(self, key: Key, role: str) -> Signer:
+        """A signer for ``key``, from a key file or an external signer URI."""
+        uri = self.external_signers().get(key.keyid)
+        if uri is not None:
+            return Signer.from_priv_key_uri(uri, key)
+        file = self.find_key_file(key.keyid)
+        if file is None:
+            raise KeyFileError(
+                f"no key for role {role!r} (keyid {key.keyid[:16]}...) in {self.path}: "
+                f"copy its key file there or list it in {SIGNERS_FILE}"
+            )
+        if self.passphrase is None:
+            raise KeyFileError(f"{file}: a passphrase is needed (set {PASSPHRASE_ENV})")
+        return load_key_file_signer(file, self.passphrase(str(file)))

@@ -1,0 +1,619 @@
+"""Parse project detail pages of a Python package index into one model.
+
+A detail page lists the files of one project, in either of two forms: PEP 503 HTML
+(``index.html``, with the PEP 592, 658, 714 and 700 attributes) or PEP 691 JSON
+(``index.v1_json``). Both are read into the same :class:`ProjectPage`.
+
+A page verified through TUF is the root of trust for every distribution file: the
+client checks each download against the sha256 that the page gives for it (DESIGN.md
+§3). So this parser is strict. A page that could be read two ways, or that breaks the
+specifications in a way that could change what a file link means, is refused with a
+:class:`PageError` rather than guessed at; the error names the page and the rule.
+
+Nothing here does I/O: callers pass the bytes and say where they came from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+__all__ = [
+    "FORMS",
+    "MAX_PAGE_BYTES",
+    "FileLink",
+    "PageError",
+    "ProjectPage",
+    "parse_html",
+    "parse_json",
+    "parse_page",
+]
+
+#: Pages larger than this are refused before they are decoded. PyPI's largest detail
+#: pages are a few megabytes; the limit bounds the memory and time one page can cost.
+MAX_PAGE_BYTES: int = 64 * 1024 * 1024
+
+#: The file name of each page form, as bandersnatch lays a mirror out, to its form.
+FORMS: dict[str, str] = {"index.html": "html", "index.v1_json": "json"}
+
+# PEP 629: the major version changes only for changes old clients cannot handle.
+_SUPPORTED_MAJOR = 1
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+_HASH_NAME = re.compile(r"[a-z0-9_]{1,32}")
+_HEX = re.compile(r"[0-9a-f]+")
+# Hex digest lengths of the hashlib algorithms an index may name. A digest of any
+# other length for these is a typo or a forgery, not a hash.
+_DIGEST_HEX_LEN = {
+    "md5": 32,
+    "sha1": 40,
+    "sha224": 56,
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+    "sha3_224": 56,
+    "sha3_256": 64,
+    "sha3_384": 96,
+    "sha3_512": 128,
+    "blake2s": 64,
+    "blake2b": 128,
+}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# Schemes that run code or embed content instead of naming a file to download.
+_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+_FIRST_CHAR = re.compile(r"\s*(\S)")
+
+_JSON_TYPES = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
+
+
+class PageError(ValueError):
+    """A page that cannot be trusted to mean what it says.
+
+    ``str()`` names the source and the rule broken, so the message can be shown to
+    an index operator as is. ``source`` is whatever the caller passed (a file path
+    or a URL); ``reason`` is the rule broken, without the source.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        # Both go to ValueError so that the exception survives pickling.
+        super().__init__(source, reason)
+        self.source = source
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class FileLink:
+    """One distribution file as a page lists it.
+
+    ``hashes`` maps lowercase hash names to lowercase hex digests. ``yanked`` is False,
+    True, or the reason given (a reason implies yanked). ``core_metadata`` says whether
+    the PEP 658 ``.metadata`` file exists: False, True (present, hash unknown), or
+    the hashes of that file. The two mappings take no part in ``hash()``, which
+    keeps links usable in sets.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(hash=False)
+    size: int | None = None
+    requires_python: str | None = None
+    yanked: bool | str = False
+    core_metadata: bool | Mapping[str, str] = field(default=False, hash=False)
+    upload_time: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 digest that a downloaded file must match; None if not given."""
+        return self.hashes.get("sha256")
+
+    @property
+    def metadata_sha256(self) -> str | None:
+        """The sha256 digest of the PEP 658 ``.metadata`` file, if the page gives one."""
+        if isinstance(self.core_metadata, Mapping):
+            return self.core_metadata.get("sha256")
+        return None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """The files of one project, whichever form the page had.
+
+    ``name`` is the JSON ``name``; HTML pages do not state the project name in a
+    machine-readable way, so it is None for them rather than a guess from the title.
+    ``api_version`` is the PEP 629 / PEP 691 version the page declares, if any.
+    """
+
+    form: str
+    name: str | None
+    api_version: str | None
+    files: tuple[FileLink, ...]
+    _by_filename: dict[str, FileLink] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "files", tuple(self.files))
+        by_filename: dict[str, FileLink] = {}
+        for link in self.files:
+            by_filename.setdefault(link.filename, link)
+        object.__setattr__(self, "_by_filename", by_filename)
+
+    def unverifiable(self) -> tuple[FileLink, ...]:
+        """Links without a sha256, which a client cannot verify and must refuse.
+
+        An md5 alone does not count: md5 collisions are cheap to make.
+        """
+        return tuple(link for link in self.files if link.sha256 is None)
+
+    def find(self, filename: str) -> FileLink | None:
+        """The link for ``filename`` (exact match), or None if the page has none."""
+        return self._by_filename.get(filename)
+
+
+class _Reject(Exception):
+    """A rule broken, raised where the page's source is not known.
+
+    The public functions turn it into a :class:`PageError` that names the source.
+    """
+
+
+def parse_html(data: bytes, source: str) -> ProjectPage:
+    """Parse a PEP 503 HTML detail page.
+
+    ``source`` (a path or URL) only serves to name the page in errors.
+    """
+    try:
+        text = _decode(data)
+        if _first_char(text) in ("{", "["):
+            raise _Reject("wrong content for the form: this is JSON, not an HTML page")
+        collector = _LinkCollector()
+        collector.feed(text)
+        collector.close()
+        api_version = collector.api_version()
+        links = []
+        for line, attrs, text_parts in collector.anchors:
+            try:
+                links.append(_html_link(attrs, "".join(text_parts)))
+            except _Reject as exc:
+                raise _Reject(f"link on line {line}: {exc}") from None
+        return _page("html", None, api_version, links)
+    except _Reject as exc:
+        raise PageError(source, str(exc)) from None
+
+
+def parse_json(data: bytes, source: str) -> ProjectPage:
+    """Parse a PEP 691 JSON detail page.
+
+    ``source`` (a path or URL) only serves to name the page in errors.
+    """
+    try:
+        text = _decode(data)
+        if _first_char(text) == "<":
+            raise _Reject("wrong content for the form: this is HTML, not a JSON page")
+        doc = _load_json(text)
+        if not isinstance(doc, dict):
+            raise _Reject(f"the page must be a JSON object, not {_json_type(doc)}")
+        meta = _require(doc, "meta", dict)
+        api_version = _check_api_version(_require(meta, "api-version", str, "meta"))
+        name = _require(doc, "name", str)
+        if not name:
+            raise _Reject("'name' is empty")
+        files = _require(doc, "files", list)
+        links = []
+        for index, entry in enumerate(files):
+            try:
+                links.append(_json_link(entry))
+            except _Reject as exc:
+                label = f"files[{index}]"
+                if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                    label += f" ({_show(entry['filename'])})"
+                raise _Reject(f"{label}: {exc}") from None
+        return _page("json", name, api_version, links)
+    except _Reject as exc:
+        raise PageError(source, str(exc)) from None
+
+
+def parse_page(data: bytes, form: str, source: str) -> ProjectPage:
+    """Parse a detail page of the given form.
+
+    ``form`` is ``"html"`` or ``"json"``, or a page file name from :data:`FORMS`, so a
+    caller holding a target path's basename need not map it first. Any other form
+    is a mistake in the caller, not in the page, and raises a plain ValueError.
+    """
+    kind = FORMS.get(form, form)
+    if kind == "html":
+        return parse_html(data, source)
+    if kind == "json":
+        return parse_json(data, source)
+    raise ValueError(f"unknown page form {form!r}: expected 'html', 'json' or one of {list(FORMS)}")
+
+
+# --- shared rules ---------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        # The size limit and UTF-8 rule apply to the bytes as served.
+        raise TypeError(f"pages are parsed from bytes, not {type(data).__name__}")
+    if len(data) > MAX_PAGE_BYTES:
+        raise _Reject(f"page is {len(data)} bytes, over the limit of {MAX_PAGE_BYTES} bytes")
+    data = bytes(data)
+    nul = data.find(b"\0")
+    if nul != -1:
+        raise _Reject(f"NUL byte at byte offset {nul}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Reject(f"not valid UTF-8 at byte offset {exc.start}") from None
+    if not text.strip():
+        raise _Reject("empty page")
+    return text
+
+
+def _first_char(text: str) -> str:
+    match = _FIRST_CHAR.match(text)
+    return match.group(1) if match else ""
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """repr() for messages: quoted, control characters escaped, long values cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _check_api_version(value: str | None) -> str:
+    match = _VERSION.fullmatch(value or "")
+    if value is None or match is None:
+        raise _Reject(f"malformed repository version {_show(value)}: expected <major>.<minor>")
+    if int(match.group(1)) != _SUPPORTED_MAJOR:
+        raise _Reject(
+            f"unsupported repository version {value}: "
+            f"only {_SUPPORTED_MAJOR}.x pages can be read by this version of tuf-pypi"
+        )
+    return value
+
+
+def _check_hash(name: str, value: str) -> tuple[str, str]:
+    """Validate one hash; return (lowercase name, lowercase hex digest)."""
+    alg = name.lower()
+    if not _HASH_NAME.fullmatch(alg):
+        raise _Reject(f"malformed hash name {_show(name)}")
+    digest = value.lower()
+    expected = _DIGEST_HEX_LEN.get(alg)
+    if expected is not None:
+        valid = len(digest) == expected and bool(_HEX.fullmatch(digest))
+        wanted = f"{expected} hex digits"
+    else:
+        valid = 32 <= len(digest) <= 128 and len(digest) % 2 == 0 and bool(_HEX.fullmatch(digest))
+        wanted = "an even number (32 to 128) of hex digits"
+    if not valid:
+        raise _Reject(f"{alg} digest {_show(value)} is not {wanted}")
+    return alg, digest
+
+
+def _check_filename(name: str) -> str:
+    # The file name becomes a path component on mirrors and in caches.
+    if not name:
+        raise _Reject("empty filename")
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise _Reject(f"filename {_show(name)} is not a plain file name")
+    if _CONTROL.search(name):
+        raise _Reject(f"filename {_show(name)} contains control characters")
+    return name
+
+
+def _check_url(url: str) -> None:
+    if not url.strip():
+        raise _Reject("empty URL")
+    # Clients disagree on control characters in URLs (browsers drop some, others keep
+    # them), so a URL containing one could name different files to different clients.
+    if _CONTROL.search(url):
+        raise _Reject(f"URL {_show(url)} contains control characters")
+    match = _SCHEME.match(url.lstrip(" "))
+    if match and match.group(1).lower() in _FORBIDDEN_SCHEMES:
+        raise _Reject(f"URL {_show(url)} has the forbidden scheme {match.group(1)}:")
+
+
+def _split_fragment(url: str) -> tuple[str, dict[str, str]]:
+    """Remove the fragment from ``url``; return the URL and the hash it gives."""
+    bare, _, fragment = url.partition("#")
+    if not fragment:
+        return bare, {}
+    name, eq, value = fragment.partition("=")
+    if not eq:
+        raise _Reject(
+            f"malformed hash fragment {_show('#' + fragment)}: expected #<hashname>=<hexdigest>"
+        )
+    try:
+        alg, digest = _check_hash(name, value)
+    except _Reject as exc:
+        raise _Reject(f"malformed hash fragment {_show('#' + fragment)}: {exc}") from None
+    return bare, {alg: digest}
+
+
+def _page(
+    form: str, name: str | None, api_version: str | None, links: list[FileLink]
+) -> ProjectPage:
+    seen: dict[str, FileLink] = {}
+    for link in links:
+        first = seen.setdefault(link.filename, link)
+        if first is not link and first.hashes != link.hashes:
+            # Which of the two is the file? A client and pip could pick differently.
+            raise _Reject(f"file {_show(link.filename)} is listed twice with different hashes")
+    return ProjectPage(form=form, name=name, api_version=api_version, files=tuple(links))
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+_Attrs = dict[str, str | None]
+
+
+def _unique_attrs(tag: str, attrs: list[tuple[str, str | None]]) -> _Attrs:
+    result = dict(attrs)
+    if len(result) != len(attrs):
+        names = [name for name, _ in attrs]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        # Browsers keep the first, other parsers the last: ambiguous.
+        raise _Reject(f"<{tag}> has the attribute {', '.join(twice)} more than once")
+    return result
+
+
+class _LinkCollector(HTMLParser):
+    """Collect anchors, their text, and the repository version meta tag.
+
+    Validation happens afterwards, so this stays a thin pass over the markup.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[int, _Attrs, list[str]]] = []
+        self.versions: list[tuple[int, str | None]] = []
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            line = self.getpos()[0]
+            try:
+                found = _unique_attrs(tag, attrs)
+            except _Reject as exc:
+                raise _Reject(f"link on line {line}: {exc}") from None
+            # An <a> start tag closes any anchor still open, as in HTML5 parsing.
+            self._text = None
+            if "href" in found:
+                self._text = []
+                self.anchors.append((line, found, self._text))
+        elif tag == "meta":
+            found = _unique_attrs(tag, attrs)
+            if found.get("name") == "pypi:repository-version":
+                self.versions.append((self.getpos()[0], found.get("content")))
+        elif tag == "base" and any(name == "href" for name, _ in attrs):
+            # A base URL would make installers resolve links against something other
+            # than the page URL, which the client contract (DESIGN.md §6) relies on.
+            raise _Reject(f"line {self.getpos()[0]}: <base href> is not supported")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def api_version(self) -> str | None:
+        values = {value for _, value in self.versions}
+        if len(values) > 1:
+            shown = ", ".join(sorted(_show(value) for value in values))
+            raise _Reject(f"conflicting pypi:repository-version meta tags: {shown}")
+        if not self.versions:
+            return None
+        line, value = self.versions[0]
+        try:
+            return _check_api_version(value)
+        except _Reject as exc:
+            raise _Reject(f"line {line}: {exc}") from None
+
+
+def _html_link(attrs: _Attrs, text: str) -> FileLink:
+    href = attrs["href"]
+    if href is None or not href.strip():
+        raise _Reject("empty href")
+    _check_url(href)
+    url, hashes = _split_fragment(href)
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:
+        raise _Reject(f"malformed URL {_show(url)}: {exc}") from None
+    url_name = unquote(path.rpartition("/")[2])
+    filename = text.strip()
+    if not filename:
+        filename = url_name
+    elif filename != url_name:
+        # PEP 503: the text MUST match the URL's final path component. Installers name
+        # the file after the URL, so a mismatch means two names for one file.
+        raise _Reject(
+            f"anchor text {_show(filename)} does not match the file name "
+            f"{_show(url_name)} at the end of its URL"
+        )
+    _check_filename(filename)
+
+    yanked: bool | str = False
+    if "data-yanked" in attrs:
+        yanked = attrs["data-yanked"] or True
+
+    # PEP 714 renamed the attribute; clients prefer the new name when both are given.
+    core_metadata: bool | dict[str, str] = False
+    for attr in ("data-core-metadata", "data-dist-info-metadata"):
+        if attr in attrs:
+            core_metadata = _html_core_metadata(attr, attrs[attr])
+            break
+
+    return FileLink(
+        filename=filename,
+        url=url,
+        hashes=hashes,
+        size=None,
+        requires_python=attrs.get("data-requires-python") or None,
+        yanked=yanked,
+        core_metadata=core_metadata,
+        upload_time=attrs.get("data-upload-time") or None,
+    )
+
+
+def _html_core_metadata(attr: str, value: str | None) -> bool | dict[str, str]:
+    if value == "true":
+        return True
+    name, eq, digest = (value or "").partition("=")
+    if not eq:
+        raise _Reject(f"{attr}={_show(value)} is neither 'true' nor <hashname>=<hexdigest>")
+    try:
+        alg, digest = _check_hash(name, digest)
+    except _Reject as exc:
+        raise _Reject(f"{attr}: {exc}") from None
+    return {alg: digest}
+
+
+# --- JSON -----------------------------------------------------------------------------
+
+
+def _load_json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise _Reject(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:  # e.g. an integer with too many digits
+        raise _Reject(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _Reject("not valid JSON: nested too deeply") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                # Parsers disagree on which value wins, so the page is ambiguous.
+                raise _Reject(f"duplicate key {_show(key)} in a JSON object")
+            seen.add(key)
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise _Reject(f"not valid JSON: {name} is not a JSON value")
+
+
+def _require(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
+    label = f"'{where}.{key}'" if where else f"'{key}'"
+    if key not in obj:
+        raise _Reject(f"missing {label}")
+    value = obj[key]
+    if type(value) is not kind:  # exact: a bool is not a number here
+        raise _Reject(f"{label} must be {_JSON_TYPES[kind]}, not {_json_type(value)}")
+    return value
+
+
+def _json_hashes(value: object, label: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Reject(f"{label} must be an object of hashes, not {_json_type(value)}")
+    hashes: dict[str, str] = {}
+    for name, digest in value.items():
+        if not isinstance(digest, str):
+            raise _Reject(f"{label}: {name!r} must be a string, not {_json_type(digest)}")
+        try:
+            alg, digest = _check_hash(name, digest)
+        except _Reject as exc:
+            raise _Reject(f"{label}: {exc}") from None
+        if alg in hashes:
+            raise _Reject(f"{label} gives {alg} twice")
+        hashes[alg] = digest
+    return hashes
+
+
+def _json_link(entry: object) -> FileLink:
+    if not isinstance(entry, dict):
+        raise _Reject(f"must be an object, not {_json_type(entry)}")
+    filename = _check_filename(_require(entry, "filename", str))
+    url = _require(entry, "url", str)
+    _check_url(url)
+    url, url_hashes = _split_fragment(url)
+    hashes = _json_hashes(_require(entry, "hashes", dict), "'hashes'")
+    for alg, digest in url_hashes.items():
+        # pip merges a URL fragment hash into the hashes, so both must agree.
+        if hashes.setdefault(alg, digest) != digest:
+            raise _Reject(f"the URL fragment and 'hashes' give different {alg} digests")
+
+    size = None
+    if "size" in entry:
+        size = entry["size"]
+        if type(size) is not int or size < 0:
+            raise _Reject(f"'size' must be a non-negative integer, not {_show(size)}")
+
+    requires_python = None
+    if "requires-python" in entry:
+        requires_python = entry["requires-python"]
+        if requires_python is not None and not isinstance(requires_python, str):
+            raise _Reject(
+                f"'requires-python' must be a string or null, not {_json_type(requires_python)}"
+            )
+        requires_python = requires_python or None
+
+    yanked: bool | str = False
+    if "yanked" in entry:
+        yanked = entry["yanked"]
+        if not isinstance(yanked, (bool, str)):
+            raise _Reject(f"'yanked' must be a boolean or a string, not {_json_type(yanked)}")
+        # PEP 691 wants a reason to be non-empty; an empty one still says "yanked".
+        yanked = yanked if yanked != "" else True
+
+    core_metadata: bool | dict[str, str] = False
+    for key in ("core-metadata", "dist-info-metadata"):
+        if key in entry:
+            value = entry[key]
+            if isinstance(value, bool):
+                core_metadata = value
+            elif isinstance(value, dict):
+                core_metadata = _json_hashes(value, f"'{key}'") or True
+            else:
+                raise _Reject(
+                    f"'{key}' must be a boolean or an object of hashes, not {_json_type(value)}"
+                )
+            break
+
+    upload_time = None
+    if "upload-time" in entry:
+        upload_time = entry["upload-time"]
+        if not isinstance(upload_time, str):
+            raise _Reject(f"'upload-time' must be a string, not {_json_type(upload_time)}")
+
+    return FileLink(
+        filename=filename,
+        url=url,
+        hashes=hashes,
+        size=size,
+        requires_python=requires_python,
+        yanked=yanked,
+        core_metadata=core_metadata,
+        upload_time=upload_time,
+    )

@@ -1,0 +1,97 @@
+"""Create a repository: keys for every role and version 1 of all metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from securesystemslib.signer import Signer
+
+from .. import layout
+from ..keys import KEY_FILE_SUFFIX, generate_key_file, load_key_file_signer
+from . import metadata as md_builder
+from .metadata import DEFAULT_EXPIRY, Expiry, InitialKeys
+from .settings import save_expiry
+from .storage import RepositoryStorage, StorageError
+
+__all__ = ["InitReport", "init_repository"]
+
+
+@dataclass(frozen=True)
+class InitReport:
+    key_files: dict[str, Path]
+    number_of_bins: int
+    root_threshold: int
+
+
+def _key_labels(root_keys: int) -> list[str]:
+    return [f"root-{i}" for i in range(1, root_keys + 1)] + ["targets", "bins", "online"]
+
+
+def init_repository(
+    repo: Path,
+    keys_dir: Path,
+    passphrase: str,
+    *,
+    number_of_bins: int,
+    now: datetime,
+    root_keys: int = 1,
+    root_threshold: int = 1,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    keytype: str = "ed25519",
+) -> InitReport:
+    """Generate keys in ``keys_dir`` and write version 1 of every role into ``repo/tuf``.
+
+    Refuses to touch an existing repository or overwrite any key file, before
+    generating anything.
+    """
+    storage = RepositoryStorage(repo)
+    layout.suffix_len(number_of_bins)
+    if not 1 <= root_threshold <= root_keys:
+        raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")
+    if storage.metadata_dir.exists() and any(storage.metadata_dir.iterdir()):
+        raise StorageError(f"{storage.metadata_dir} already exists and is not empty")
+    labels = _key_labels(root_keys)
+    files = {label: keys_dir / f"{label}{KEY_FILE_SUFFIX}" for label in labels}
+    existing = [str(f) for f in files.values() if f.exists()]
+    if existing:
+        raise StorageError(f"refusing to overwrite existing key files: {', '.join(existing)}")
+
+    public = {label: generate_key_file(files[label], passphrase, keytype) for label in labels}
+    signers: dict[str, Signer] = {
+        label: load_key_file_signer(path, passphrase) for label, path in files.items()
+    }
+    keys = InitialKeys(
+        root=tuple(public[f"root-{i}"] for i in range(1, root_keys + 1)),
+        root_threshold=root_threshold,
+        targets=public["targets"],
+        bins=public["bins"],
+        online=public["online"],
+    )
+    roles = md_builder.initial_metadata(keys, number_of_bins, now, expiry)
+    root_signers = [signers[f"root-{i}"] for i in range(1, root_keys + 1)]
+    signer_of = {"root": root_signers, "targets": [signers["targets"]], "bins": [signers["bins"]]}
+
+    # Delegated roles first, root and timestamp last: until timestamp.json exists
+    # no client can start from this repository.
+    versions: dict[str, int] = {}
+    for role, md in roles.items():
+        if role == "root":
+            continue
+        md_builder.sign(md, signer_of.get(role, [signers["online"]]))
+        storage.write_metadata(layout.metadata_filename(role, 1), md_builder.serialize(md))
+        versions[role] = 1
+    snapshot = md_builder.new_snapshot(versions, 1, now, expiry)
+    md_builder.sign(snapshot, [signers["online"]])
+    snapshot_bytes = md_builder.serialize(snapshot)
+    storage.write_metadata(layout.metadata_filename("snapshot", 1), snapshot_bytes)
+    root_bytes = md_builder.serialize(md_builder.sign(roles["root"], root_signers))
+    storage.write_metadata(layout.metadata_filename("root", 1), root_bytes)
+    storage.write_metadata(layout.metadata_filename("root"), root_bytes)
+    timestamp = md_builder.new_timestamp(snapshot_bytes, 1, 1, now, expiry)
+    md_builder.sign(timestamp, [signers["online"]])
+    storage.sync_dirs()
+    storage.write_metadata(layout.metadata_filename("timestamp"), md_builder.serialize(timestamp))
+    save_expiry(keys_dir, expiry)
+    return InitReport(files, number_of_bins, root_threshold)

@@ -1,0 +1,107 @@
+"""What a monitoring system needs to know: versions, keys, and how soon things expire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .. import layout
+from .view import RepositoryView
+
+__all__ = ["RoleStatus", "StatusReport", "repository_status"]
+
+#: Command an admin runs when a role needs re-signing.
+_FIX = {
+    "online": "tuf-pypi refresh --repo REPO (from cron, online key only)",
+    "offline": "re-sign with the offline keys (see docs/ceremony.md)",
+}
+
+
+@dataclass(frozen=True)
+class RoleStatus:
+    role: str
+    version: int
+    expires: datetime
+    keyids: tuple[str, ...]
+    threshold: int
+    online: bool
+    state: str  # "ok", "expiring" or "expired"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "role": self.role,
+            "version": self.version,
+            "expires": self.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "keyids": list(self.keyids),
+            "threshold": self.threshold,
+            "online": self.online,
+            "state": self.state,
+        }
+
+
+@dataclass
+class StatusReport:
+    roles: list[RoleStatus] = field(default_factory=list)
+    number_of_bins: int = 0
+    targets: int = 0
+    bins_with_targets: int = 0
+
+    @property
+    def worst(self) -> str:
+        states = {r.state for r in self.roles}
+        return "expired" if "expired" in states else "expiring" if "expiring" in states else "ok"
+
+    def advice(self) -> list[str]:
+        return [
+            f"{r.role} {r.state}: {_FIX['online' if r.online else 'offline']}"
+            for r in self.roles
+            if r.state != "ok"
+        ]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": self.worst,
+            "roles": [r.to_dict() for r in self.roles],
+            "bins": self.number_of_bins,
+            "bins_with_targets": self.bins_with_targets,
+            "targets": self.targets,
+            "advice": self.advice(),
+        }
+
+
+def repository_status(
+    view: RepositoryView, now: datetime, warn_online: timedelta, warn_offline: timedelta
+) -> StatusReport:
+    """Status of every role; bins are summarised as the one expiring first."""
+    root = view.root.signed
+    report = StatusReport(number_of_bins=view.number_of_bins)
+
+    def add(role: str, md, keyids, threshold, online: bool) -> None:
+        expires = md.signed.expires
+        window = warn_online if online else warn_offline
+        state = "expired" if expires <= now else "expiring" if expires <= now + window else "ok"
+        report.roles.append(
+            RoleStatus(role, md.signed.version, expires, tuple(keyids), threshold, online, state)
+        )
+
+    for role, md in (
+        ("root", view.root),
+        ("timestamp", view.timestamp),
+        ("snapshot", view.snapshot),
+        ("targets", view.targets),
+    ):
+        entry = root.roles[role]
+        add(role, md, entry.keyids, entry.threshold, role in layout.ONLINE_ROLES)
+    delegation = view.targets.signed.delegations.roles[layout.BINS_ROLE]  # type: ignore[union-attr,index]
+    add(layout.BINS_ROLE, view.bins, delegation.keyids, delegation.threshold, False)
+    succinct = view.succinct
+    first = None
+    for name in view.bin_names():
+        md = view.bin(name)
+        report.targets += len(md.signed.targets)
+        report.bins_with_targets += bool(md.signed.targets)
+        if first is None or md.signed.expires < first[1].signed.expires:
+            first = (name, md)
+    assert first is not None
+    add(f"bin-n (first to expire: {first[0]})", first[1], succinct.keyids, succinct.threshold, True)
+    return report

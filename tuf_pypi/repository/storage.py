@@ -1,0 +1,143 @@
+"""The repository directory on disk: atomic writes, the publisher lock, safe reads.
+
+This is the only module of the repository side that touches the served tree. Writes
+go to a temporary file in the target's directory, are fsynced and renamed over the
+final name, so a static server or a mirror never sees a half-written file and a
+crash leaves either the old or the new file (DESIGN §5.1-5.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import layout
+
+__all__ = ["TEMP_PREFIX", "LockBusyError", "RepositoryStorage", "StorageError", "publisher_lock"]
+
+#: Temporary files start with this; any left at lock time are from a crash.
+TEMP_PREFIX = ".tuf-pypi-tmp-"
+_ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
+
+
+class StorageError(Exception):
+    """The repository directory is not in a usable state; the message says where."""
+
+
+class LockBusyError(StorageError):
+    """Another publisher holds the lock and we were told not to wait."""
+
+
+class RepositoryStorage:
+    """Reads and atomic writes under one repository root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.metadata_dir = self.root / layout.METADATA_DIR
+        self.simple_dir = self.root / layout.SIMPLE_DIR
+        self.writes = 0
+
+    # -- writing -----------------------------------------------------------------
+
+    def write_atomic(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to ``path`` so readers see the old file or the new one."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        self.writes += 1
+
+    def write_metadata(self, filename: str, data: bytes) -> None:
+        self.write_atomic(self.metadata_dir / filename, data)
+
+    def sync_dirs(self) -> None:
+        """fsync the directories written to, so renames survive a power cut."""
+        for directory in (self.metadata_dir,):
+            with contextlib.suppress(FileNotFoundError):
+                fd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def remove_stale_temp_files(self) -> int:
+        """Delete temp files left by a crashed publisher. Call only under the lock."""
+        removed = 0
+        for directory in (self.metadata_dir, self.simple_dir):
+            if not directory.is_dir():
+                continue
+            for dirpath, _dirnames, filenames in os.walk(directory):
+                for name in filenames:
+                    if name.startswith(TEMP_PREFIX):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(os.path.join(dirpath, name))
+                            removed += 1
+        return removed
+
+    # -- reading -----------------------------------------------------------------
+
+    def read_metadata(self, filename: str) -> bytes:
+        path = self.metadata_dir / filename
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"{path} is missing") from None
+
+    def has_metadata(self) -> bool:
+        return (self.metadata_dir / "timestamp.json").exists() or (
+            self.metadata_dir / "1.root.json"
+        ).exists()
+
+    def root_versions(self) -> list[int]:
+        """All ``N.root.json`` versions present, ascending."""
+        if not self.metadata_dir.is_dir():
+            return []
+        versions = []
+        for name in os.listdir(self.metadata_dir):
+            match = _ROOT_FILE.match(name)
+            if match:
+                versions.append(int(match.group(1)))
+        return sorted(versions)
+
+    def inside(self, path: Path) -> bool:
+        """True when ``path``, symlinks resolved, stays inside the repository."""
+        try:
+            return path.resolve().is_relative_to(self.root.resolve())
+        except (OSError, RuntimeError):
+            return False
+
+
+@contextlib.contextmanager
+def publisher_lock(lock_file: Path, wait: bool = True) -> Iterator[None]:
+    """Exclusive lock: one publisher changes a repository at a time (DESIGN §5.3).
+
+    The lock file lives outside the served tree (the key or state directory). A
+    kernel lock (flock) is released when the process dies, so a crash never leaves
+    the repository locked.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as e:
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LockBusyError(f"another publisher holds {lock_file}") from None
+            raise
+        yield
+    finally:
+        os.close(fd)
