@@ -145,11 +145,11 @@ def load_key_file_signer(path: Path, passphrase: str) -> CryptoSigner:
     private = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(private, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
         raise KeyFileError(f"{path}: unsupported private key type")
-    signer = CryptoSigner(private, public)
     # The public half is stored in the clear: make sure it belongs to the sealed key.
-    if CryptoSigner(private).public_key.keyval != public.keyval:
+    derived = SSlibKey.from_crypto(private.public_key(), scheme=public.scheme)
+    if derived.keyval != public.keyval:
         raise KeyFileError(f"{path}: public key does not match the sealed private key")
-    return signer
+    return CryptoSigner(private, public)
 
 
 @dataclass

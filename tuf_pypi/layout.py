@@ -136,8 +136,10 @@ def role_of_metadata_filename(filename: str) -> str:
 
 
 def _bit_length(number_of_bins: int) -> int:
-    if number_of_bins < 1 or number_of_bins & (number_of_bins - 1):
-        raise LayoutError(f"number of bins must be a power of two, not {number_of_bins}")
+    if number_of_bins < 2 or number_of_bins > 2**32 or number_of_bins & (number_of_bins - 1):
+        raise LayoutError(
+            f"number of bins must be a power of two from 2 to 2^32, not {number_of_bins}"
+        )
     return number_of_bins.bit_length() - 1
 
 
@@ -150,8 +152,6 @@ def suffix_len(number_of_bins: int) -> int:
 def bin_index(target_path: str, number_of_bins: int) -> int:
     """Bin of a target path (TAP 15): the leading bits of sha256(path)."""
     bits = _bit_length(number_of_bins)
-    if bits == 0:
-        return 0
     prefix = int.from_bytes(hashlib.sha256(target_path.encode()).digest()[:4], "big")
     return prefix >> (32 - bits)
 

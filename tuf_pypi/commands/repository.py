@@ -333,9 +333,10 @@ def verify(repo: Path, as_json: bool) -> None:
     """Audit the repository as a client would, from 1.root.json down to every page copy.
 
     Checks the root chain, every signature and threshold, versions, snapshot and
-    timestamp consistency, expiry, every signed page copy's hash and length, and
-    that every page under simple/ is signed in its current form. Exit 1 and a
-    list of problems otherwise.
+    timestamp consistency, expiry, and every signed page copy's hash and length
+    (exit 1 with a list of problems otherwise). Pages under simple/ that are not
+    signed in their current form are listed as pending (exit 3): clients still
+    get the last signed copy until 'tuf-pypi publish' runs.
     """
     report = verify_repository(RepositoryStorage(repo), utcnow())
     if as_json:
@@ -343,6 +344,7 @@ def verify(repo: Path, as_json: bool) -> None:
             {
                 "ok": report.ok,
                 "problems": report.problems,
+                "pending": report.pending,
                 "roles": report.roles_checked,
                 "targets": report.targets_checked,
                 "pages": report.pages_checked,
@@ -351,13 +353,18 @@ def verify(repo: Path, as_json: bool) -> None:
     else:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
+        for pending in report.pending:
+            click.echo(f"pending: {pending} (run 'tuf-pypi publish')")
         click.echo(
             f"{'OK' if report.ok else 'FAILED'}: {report.roles_checked} metadata files, "
             f"{report.targets_checked} targets, {report.pages_checked} pages checked"
             + ("" if report.ok else f", {len(report.problems)} problems")
+            + (f", {len(report.pending)} pages pending" if report.pending else "")
         )
     if not report.ok:
         sys.exit(EXIT_FAILED)
+    if report.pending:
+        sys.exit(EXIT_PARTIAL)
 
 
 COMMANDS = [init, publish, refresh, status, verify]

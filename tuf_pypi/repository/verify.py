@@ -26,6 +26,9 @@ __all__ = ["VerifyReport", "verify_repository"]
 @dataclass
 class VerifyReport:
     problems: list[str] = field(default_factory=list)
+    #: Pages not (yet) signed in their current form: the repository is still
+    #: valid for clients, who keep getting the last signed copy.
+    pending: list[str] = field(default_factory=list)
     roles_checked: int = 0
     targets_checked: int = 0
     pages_checked: int = 0
@@ -228,9 +231,9 @@ class _Audit:
                 self.report.pages_checked += 1
                 path = f"{layout.SIMPLE_DIR}/{entry.name}/{form}"
                 if path not in seen:
-                    self.problem(f"{path}: not signed (run 'tuf-pypi publish')")
+                    self.report.pending.append(f"{path}: not signed yet")
                 elif hashlib.sha256(page.read_bytes()).hexdigest() != seen[path]:
-                    self.problem(f"{path}: changed since it was signed (run 'tuf-pypi publish')")
+                    self.report.pending.append(f"{path}: changed since it was signed")
 
 
 def verify_repository(storage: RepositoryStorage, now: datetime) -> VerifyReport:

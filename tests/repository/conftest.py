@@ -1,0 +1,69 @@
+"""Fixtures: a sample index signed by the real publisher, with an injectable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tuf_pypi.keys import KeyDirectory
+from tuf_pypi.repository import Publisher, RepositoryStorage, init_repository
+from tuf_pypi.sample import build_index
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass
+class Clock:
+    """A clock tests move by hand instead of waiting."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class SignedRepo:
+    repo: Path
+    keys_dir: Path
+    clock: Clock
+
+    def publisher(self, **kwargs) -> Publisher:
+        keys = KeyDirectory(self.keys_dir, passphrase=lambda _label: PASSPHRASE)
+        return Publisher(self.repo, keys, clock=self.clock, **kwargs)
+
+    @property
+    def storage(self) -> RepositoryStorage:
+        return RepositoryStorage(self.repo)
+
+    def page(self, project: str, form: str = "index.html") -> Path:
+        return self.repo / "simple" / project / form
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path, clock: Clock) -> Callable[..., SignedRepo]:
+    """Build the sample index, init a repository over it; publish unless told not to."""
+
+    def factory(bins: int = 16, publish: bool = True, name: str = "r") -> SignedRepo:
+        repo = tmp_path / name / "repo"
+        keys_dir = tmp_path / name / "keys"
+        build_index(repo)
+        init_repository(repo, keys_dir, PASSPHRASE, number_of_bins=bins, now=clock())
+        signed = SignedRepo(repo, keys_dir, clock)
+        if publish:
+            signed.publisher().publish()
+        return signed
+
+    return factory
