@@ -73,7 +73,7 @@ def test_swapped_public_key_is_detected(tmp_path: Path) -> None:
 def test_malformed_key_files(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.key"
     path.write_bytes(content)
-    with pytest.raises(KeyFileError, match="bad.key"):
+    with pytest.raises(KeyFileError, match=r"bad\.key"):
         load_key_file_signer(path, SECRET)
 
 
