@@ -239,7 +239,7 @@ def test_pages_are_consistent_with_files(index: Path, project: str) -> None:
         digest = sha256(metadata)
         assert anchor["data-dist-info-metadata"] == anchor["data-core-metadata"]
         assert anchor["data-core-metadata"] == f"sha256={digest}"
-        assert entry["core-metadata"] == entry["data-dist-info-metadata"] == {"sha256": digest}
+        assert entry["core-metadata"] == entry["dist-info-metadata"] == {"sha256": digest}
 
         fields = metadata_fields(metadata)
         assert fields["Version"][0] in data["versions"]

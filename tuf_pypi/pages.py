@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -69,6 +70,8 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # Schemes that run code or embed content instead of naming a file to download.
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript"})
 _FIRST_CHAR = re.compile(r"\s*(\S)")
+# How much of an HTML page is given to the parser at a time (see _LinkCollector.run).
+_FEED_CHUNK = 1024 * 1024
 
 _JSON_TYPES = {
     type(None): "null",
@@ -176,15 +179,19 @@ class _Reject(Exception):
 def parse_html(data: bytes, source: str) -> ProjectPage:
     """Parse a PEP 503 HTML detail page.
 
-    ``source`` (a path or URL) only serves to name the page in errors.
+    ``source`` (a path or URL) only serves to name the page in errors. Beyond the
+    rules the PEPs state, some readings that installers could disagree on are
+    refused: anchor text that differs from the file name at the end of the URL (pip
+    names the file after the URL), ``<base href>`` (links would no longer resolve
+    against the page URL), attributes given twice, control characters in URLs,
+    markup left open at the end, and one file listed twice with different hashes.
     """
     try:
         text = _decode(data)
         if _first_char(text) in ("{", "["):
             raise _Reject("wrong content for the form: this is JSON, not an HTML page")
         collector = _LinkCollector()
-        collector.feed(text)
-        collector.close()
+        collector.run(text)
         api_version = collector.api_version()
         links = []
         for line, attrs, text_parts in collector.anchors:
@@ -200,7 +207,10 @@ def parse_html(data: bytes, source: str) -> ProjectPage:
 def parse_json(data: bytes, source: str) -> ProjectPage:
     """Parse a PEP 691 JSON detail page.
 
-    ``source`` (a path or URL) only serves to name the page in errors.
+    ``source`` (a path or URL) only serves to name the page in errors. Keys given
+    twice in one object are refused (JSON parsers disagree on which value wins), as
+    are ``NaN`` and ``Infinity``. Unknown keys are ignored, as PEP 691 asks. A hash
+    in a URL fragment is merged into ``hashes``, as pip does, and must agree with it.
     """
     try:
         text = _decode(data)
@@ -248,7 +258,7 @@ def parse_page(data: bytes, form: str, source: str) -> ProjectPage:
 
 
 def _decode(data: bytes) -> str:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
+    if not isinstance(data, (bytes, bytearray)):
         # The size limit and UTF-8 rule apply to the bytes as served.
         raise TypeError(f"pages are parsed from bytes, not {type(data).__name__}")
     if len(data) > MAX_PAGE_BYTES:
@@ -371,8 +381,8 @@ _Attrs = dict[str, str | None]
 def _unique_attrs(tag: str, attrs: list[tuple[str, str | None]]) -> _Attrs:
     result = dict(attrs)
     if len(result) != len(attrs):
-        names = [name for name, _ in attrs]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        counts = Counter(name for name, _ in attrs)
+        twice = sorted(name for name, count in counts.items() if count > 1)
         # Browsers keep the first, other parsers the last: ambiguous.
         raise _Reject(f"<{tag}> has the attribute {', '.join(twice)} more than once")
     return result
@@ -389,6 +399,28 @@ class _LinkCollector(HTMLParser):
         self.anchors: list[tuple[int, _Attrs, list[str]]] = []
         self.versions: list[tuple[int, str | None]] = []
         self._text: list[str] | None = None
+
+    def run(self, text: str) -> None:
+        """Parse ``text`` in linear time, refusing markup left open at the end.
+
+        On markup still open at the end of its input, ``HTMLParser.close()`` rescans
+        the rest of the page once per ``<`` (quadratic: seconds for a few hundred
+        kilobytes of ``<a<a<a``, in the Python versions this project supports). Fed in
+        pieces, the parser instead keeps unfinished markup in ``rawdata`` until more
+        input arrives; each piece is at least as large as what is kept, so the
+        rescans add up to linear time, and whatever is still kept at the end is
+        refused before ``close()`` can see it.
+        """
+        pos = 0
+        while pos < len(text):
+            size = max(_FEED_CHUNK, len(self.rawdata))
+            self.feed(text[pos : pos + size])
+            pos += size
+        pending = self.rawdata
+        if pending.startswith("<"):
+            line = self.getpos()[0]
+            raise _Reject(f"line {line}: markup left open at the end of the page: {_show(pending)}")
+        self.close()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":

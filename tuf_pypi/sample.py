@@ -400,7 +400,7 @@ def _render_json(project: str, records: Sequence[_FileRecord]) -> bytes:
             "upload-time": r.upload_time,
             "yanked": False if r.yanked is None else (r.yanked or True),
             "core-metadata": {"sha256": r.metadata_sha256},
-            "data-dist-info-metadata": {"sha256": r.metadata_sha256},
+            "dist-info-metadata": {"sha256": r.metadata_sha256},
         }
         for r in records
     ]

@@ -143,3 +143,14 @@ def test_status_exit_codes_for_monitoring(index, tmp_path) -> None:
     assert result.exit_code == 4 and "expired" in result.output
     result = run("verify", "--repo", str(old / "repo"))
     assert result.exit_code == 1 and "expired" in result.output
+
+
+def test_status_shows_where_each_key_is(index) -> None:
+    repo, keys = index
+    assert run("init", "--repo", str(repo), "--keys-dir", str(keys), "--bins", "16").exit_code == 0
+    (keys / "root-1.key").unlink()  # moved offline
+    result = run("status", "--repo", str(repo), "--keys-dir", str(keys), "--json")
+    roles = {r["role"].split(" ")[0]: r for r in json.loads(result.output)["roles"]}
+    assert list(roles["root"]["locations"].values()) == ["not here"]
+    assert all(v.startswith("file ") for v in roles["timestamp"]["locations"].values())
+    assert "online.key" in next(iter(roles["bin-n"]["locations"].values()))

@@ -10,6 +10,7 @@ import click
 
 from .. import layout
 from ..keys import KeyDirectory
+from ..metrics import Registry
 from ..repository import (
     Expiry,
     Publisher,
@@ -22,6 +23,7 @@ from ..repository import (
 )
 from ..repository.publisher import utcnow
 from ..repository.settings import load_expiry
+from ..repository.status_metrics import StatusGauges
 from ._common import (
     DURATION,
     EXIT_EXPIRED,
@@ -291,19 +293,41 @@ def refresh(
     show_default=True,
     help="Offline roles (root, targets, bins) expiring within this window count as expiring.",
 )
+@click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also show where each private key is: a file here, an HSM, or not on this machine.",
+)
+@click.option(
+    "--prometheus",
+    is_flag=True,
+    help="Print Prometheus metrics (role expiry gauges) for node_exporter's textfile "
+    "collector instead, and exit 0.",
+)
 @json_option
 @fail_cleanly
 def status(
-    repo: Path, warn_within: timedelta, offline_warn_within: timedelta, as_json: bool
+    repo: Path,
+    warn_within: timedelta,
+    offline_warn_within: timedelta,
+    keys_dir: Path | None,
+    prometheus: bool,
+    as_json: bool,
 ) -> None:
     """Show every role's version, expiry, keys and threshold, and target counts.
 
     Exits 3 when a role expires within its warning window and 4 when one has
     expired, so monitoring can alert on the exit code alone.
     """
+    keys = KeyDirectory(keys_dir) if keys_dir is not None else None
     report = repository_status(
-        load_view(RepositoryStorage(repo)), utcnow(), warn_within, offline_warn_within
+        load_view(RepositoryStorage(repo)), utcnow(), warn_within, offline_warn_within, keys
     )
+    if prometheus:
+        registry = Registry()
+        StatusGauges(registry).update(report, utcnow())
+        click.echo(registry.render(), nl=False)
+        return
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -314,8 +338,9 @@ def status(
                 f"{role.role:<36} {role.version:>6}  {role.expires:%Y-%m-%d %H:%M:%SZ}  "
                 f"{keys:<10} {role.state}"
             )
-            for keyid in role.keyids:
-                click.echo(f"{'':<4}key {keyid}")
+            places = role.locations or ("",) * len(role.keyids)
+            for keyid, where in zip(role.keyids, places, strict=True):
+                click.echo(f"{'':<4}key {keyid}" + (f"  ({where})" if where else ""))
         click.echo(
             f"bins: {report.number_of_bins} ({report.bins_with_targets} non-empty), "
             f"page targets: {report.targets}"
