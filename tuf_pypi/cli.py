@@ -9,7 +9,11 @@ from __future__ import annotations
 import click
 
 from . import __version__
-from .commands import repository
+from .commands import client as client_commands
+from .commands import keys, performance, repository
+from .commands import mirror as mirror_commands
+from .commands import proxy as proxy_commands
+from .commands import publisher as publisher_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,14 +22,28 @@ def main() -> None:
     """Sign a Python package index with TUF (PEP 458) and verify it.
 
     \b
-    Index admins:   init, publish, refresh, status, verify
-    Exit codes:     0 ok, 1 failed, 2 usage, 3 partial/expiring soon, 4 expired
-    Docs:           docs/repository.md, docs/cli.md
+    Index admins:     init, publish, refresh, status, verify, gc
+    Upload queue:     queue, publisher
+    Key ceremonies:   key, root, targets, bins, sign, recover
+    Sizing:           plan, rebin
+    Mirror operators: mirror sync, mirror overlay, gc
+    Installers:       download
+    Exit codes:       0 ok, 1 failed, 2 usage, 3 partial/expiring soon, 4 expired
+    Docs:             docs/*.md (repository, ceremony, mirror, client, cli, ...)
     """
 
 
-for _command in repository.COMMANDS:
-    main.add_command(_command)
+for _area in (
+    repository,
+    keys,
+    publisher_commands,
+    performance,
+    mirror_commands,
+    client_commands,
+    proxy_commands,
+):
+    for _command in _area.COMMANDS:
+        main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -2,14 +2,19 @@
 
 Run by ``scripts/demo``. Everything happens on this machine: a sample index with
 real wheels is built under ``demo/``, keys go to ``keys/`` under a clearly
-labelled demo passphrase, and the repository is served on 127.0.0.1.
+labelled demo passphrase, and the repository is served on 127.0.0.1. It ends the
+way a user sees it: unmodified pip installs through the verifying proxy, then
+refuses the same install once the mirror serves a replaced wheel.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,12 +23,13 @@ from tuf.api.exceptions import RepositoryError
 from tuf.ngclient import Updater, UpdaterConfig
 
 from . import layout
+from .client.proxy import ProxyServer
 from .keys import KeyDirectory
 from .repository import Publisher, RepositoryStorage, init_repository, verify_repository
 from .repository.publisher import utcnow
-from .sample import build_index
+from .sample import SampleDist, build_index, build_wheel
 
-__all__ = ["DEMO_PASSPHRASE", "run_demo"]
+__all__ = ["DEMO_PASSPHRASE", "installer_env", "pip_install", "run_demo"]
 
 #: Not a secret: it protects throwaway demo keys only. Never use it for real keys.
 DEMO_PASSPHRASE = "demo-passphrase-not-for-production"
@@ -52,6 +58,45 @@ def _reset(work: Path, keys_dir: Path) -> None:
             if path.name != "README.md":
                 path.unlink()
     shutil.rmtree(work, ignore_errors=True)
+
+
+def installer_env() -> dict[str, str]:
+    """This process's environment, cleared of everything that points pip or uv elsewhere.
+
+    A developer's or CI's pip.conf, ``PIP_*``/``UV_*`` variables (extra indexes, find-links,
+    constraints) and HTTP proxies would let an install succeed from somewhere other than
+    the index under test, or send loopback traffic through a proxy. What is left is an
+    installer that only knows the index URL it is given.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(("PIP_", "UV_")) and not name.lower().endswith("_proxy")
+    }
+    env.update(
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INPUT="1",
+        UV_NO_CONFIG="1",
+        no_proxy="127.0.0.1,localhost,::1",
+    )
+    return env
+
+
+def pip_install(index_url: str, target: Path, *requirements: str) -> subprocess.CompletedProcess:
+    """Run unmodified pip: install ``requirements`` from ``index_url`` into ``target``."""
+    command = [
+        *(sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check"),
+        *("--target", str(target), "--index-url", index_url, *requirements),
+    ]
+    return subprocess.run(
+        command, env=installer_env(), capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _last_line(text: str, prefix: str = "") -> str:
+    lines = [line for line in text.splitlines() if line.startswith(prefix)]
+    return lines[-1] if lines else "(no output)"
 
 
 def _updater(url: str, root: bytes, cache: Path) -> Updater:
@@ -131,12 +176,54 @@ def run_demo(work: Path, keys_dir: Path) -> int:
         else:
             print("!! the tampered page was accepted: this is a bug", file=sys.stderr)
             return 1
+        copy.write_bytes(page.read_bytes())
+        _say("(the attacker leaves: the signed page is put back)")
+
+        root_file = work / "root.json"
+        root_file.write_bytes(root)
+        if not _install_through_proxy(work, url, root_file, built):
+            return 1
     finally:
         server.shutdown()
         server.server_close()
 
-    _step("Done. Next: docs/repository.md (admins), docs/cli.md (every command)")
+    _step("Done. Next: docs/proxy.md (pip and uv), docs/repository.md (admins), docs/cli.md")
     return 0
+
+
+def _install_through_proxy(
+    work: Path, mirror: str, root_file: Path, built: dict[str, list[Path]]
+) -> bool:
+    """Steps 7 and 8: pip through the verifying proxy, before and after a wheel swap."""
+    _step("7. Unmodified pip installs through the verifying proxy (tuf-pypi proxy)")
+    _say(f"same as: tuf-pypi proxy --mirror {mirror}/ --root {root_file} --port 0")
+    with ProxyServer([mirror], root_file, work / "proxy-cache", port=0).start() as proxy:
+        _say(f"pip install --index-url {proxy.url} --target {work / 'site'} demo-app")
+        result = pip_install(proxy.url, work / "site", "demo-app")
+    if result.returncode != 0:
+        print(f"!! pip failed through the proxy:\n{result.stdout}{result.stderr}", file=sys.stderr)
+        return False
+    _say(f"pip: {_last_line(result.stdout, 'Successfully installed')}")
+    _say("every page verified through TUF, every wheel and .metadata file against its page")
+
+    _step("8. An attacker on the mirror swaps demo-core's wheel for a look-alike")
+    wheel = built["demo-core"][0]
+    with tempfile.TemporaryDirectory() as scratch:
+        # Same file name, same size, other bytes: only the sha256 can tell.
+        forged = build_wheel(SampleDist("DEMO.CORE", "1.0"), Path(scratch)).read_bytes()
+    wheel.write_bytes(forged)
+    _say(f"replaced {wheel.relative_to(work)} (same name and size)")
+    _say("a fresh proxy (empty cache, as on a colleague's machine) runs the same install:")
+    with ProxyServer([mirror], root_file, work / "proxy-cache-2", port=0).start() as proxy:
+        result = pip_install(proxy.url, work / "site-2", "demo-app")
+    if result.returncode == 0 or (work / "site-2" / "demo_core").exists():
+        print("!! pip installed from the tampered mirror: this is a bug", file=sys.stderr)
+        return False
+    _say(
+        f"REFUSED, as it should be. pip's last error line:\n   {_last_line(result.stderr, 'ERROR')}"
+    )
+    _say("nothing was installed from the tampered mirror; no unverified byte reached pip")
+    return True
 
 
 def main() -> None:

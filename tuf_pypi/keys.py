@@ -25,9 +25,11 @@ import nacl.secret
 import nacl.utils
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from securesystemslib.exceptions import UnsupportedLibraryError
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 
 __all__ = [
+    "HSM_PIN_ENV",
     "KEY_FILE_SUFFIX",
     "PASSPHRASE_ENV",
     "SIGNERS_FILE",
@@ -36,12 +38,16 @@ __all__ = [
     "PassphraseSource",
     "generate_key_file",
     "load_key_file_signer",
+    "load_public_key",
+    "public_key_document",
     "read_public_key",
 ]
 
 KEY_FILE_SUFFIX = ".key"
 SIGNERS_FILE = "signers.json"
 PASSPHRASE_ENV = "TUF_PYPI_PASSPHRASE"
+#: PIN of a PKCS#11 token (user PIN), for keys named by ``hsm:`` signer URIs.
+HSM_PIN_ENV = "TUF_PYPI_HSM_PIN"
 _FORMAT = "tuf-pypi-key-v1"
 # Argon2id "interactive" limits (64 MiB, 2 passes): about 0.1 s to open a key,
 # stored per file so stronger limits can be chosen later without a format change.
@@ -130,6 +136,36 @@ def read_public_key(path: Path) -> SSlibKey:
         raise KeyFileError(f"{path}: malformed public key") from None
 
 
+def public_key_document(key: Key) -> dict[str, Any]:
+    """The public key as JSON: keyid, keytype, scheme, keyval (what ``key show`` prints).
+
+    The same document is accepted back by :func:`load_public_key`, so a key holder
+    can hand over a public key without the (encrypted) private one.
+    """
+    return {"keyid": key.keyid, **key.to_dict()}
+
+
+def load_public_key(path: Path) -> Key:
+    """The public key in a tuf-pypi key file or a public key document."""
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: key file not found") from None
+    except (ValueError, UnicodeDecodeError, OSError):
+        raise KeyFileError(f"{path}: not a key file or public key (not JSON)") from None
+    if isinstance(document, dict) and document.get("format") == _FORMAT:
+        return read_public_key(path)
+    try:
+        public = dict(document)
+        keyid = public.pop("keyid")
+        key = SSlibKey.from_dict(keyid, public)
+    except (KeyError, ValueError, TypeError):
+        raise KeyFileError(f"{path}: not a key file or public key document") from None
+    if key.keyid != keyid:
+        raise KeyFileError(f"{path}: keyid does not match the public key")
+    return key
+
+
 def load_key_file_signer(path: Path, passphrase: str) -> CryptoSigner:
     """Open a key file. A wrong passphrase and a tampered file both fail closed."""
     document = _read_document(path)
@@ -161,6 +197,8 @@ class KeyDirectory:
 
     path: Path
     passphrase: PassphraseSource | None = None
+    #: Asked for a token's PIN when TUF_PYPI_HSM_PIN is not set.
+    pin: PassphraseSource | None = None
 
     def key_files(self) -> Iterator[tuple[Path, SSlibKey]]:
         """Every readable key file with its public key, sorted by file name."""
@@ -180,6 +218,34 @@ class KeyDirectory:
         except (ValueError, TypeError, KeyError, AttributeError):
             raise KeyFileError(f"{file}: malformed (expected {{keyid: {{'uri': ...}}}})") from None
 
+    def add_external_signer(self, uri: str, key: Key) -> Path:
+        """Record that ``key`` is held elsewhere (an HSM, a KMS) and reached via ``uri``."""
+        file = self.path / SIGNERS_FILE
+        data = json.loads(file.read_bytes()) if file.exists() else {}
+        data[key.keyid] = {"uri": uri, "public": public_key_document(key)}
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{SIGNERS_FILE}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, file)
+        return file
+
+    def location_of(self, keyid: str) -> str:
+        """Where the private key is: "file <path>", "hsm", "<scheme> (external)" or "not here"."""
+        uri = self.external_signers().get(keyid)
+        if uri is not None:
+            scheme = uri.split(":", 1)[0]
+            return "hsm" if scheme == "hsm" else f"{scheme} (external signer)"
+        file = self.find_key_file(keyid)
+        return f"file {file}" if file is not None else "not here"
+
+    def _secret(self, what: str) -> str:
+        pin = os.environ.get(HSM_PIN_ENV)
+        if pin:
+            return pin
+        if self.pin is None:
+            raise KeyFileError(f"a {what} is needed for the key in {self.path} (set {HSM_PIN_ENV})")
+        return self.pin(what)
+
     def find_key_file(self, keyid: str) -> Path | None:
         for file, public in self.key_files():
             if public.keyid == keyid:
@@ -190,7 +256,12 @@ class KeyDirectory:
         """A signer for ``key``, from a key file or an external signer URI."""
         uri = self.external_signers().get(key.keyid)
         if uri is not None:
-            return Signer.from_priv_key_uri(uri, key)
+            try:
+                return Signer.from_priv_key_uri(uri, key, self._secret)
+            except UnsupportedLibraryError:
+                raise KeyFileError(
+                    f"key {key.keyid} for role {role!r} is at {uri}: install tuf-pypi[hsm]"
+                ) from None
         file = self.find_key_file(key.keyid)
         if file is None:
             raise KeyFileError(

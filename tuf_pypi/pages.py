@@ -24,6 +24,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .pages_fast import collect_html, load_json_exact
+
 __all__ = [
     "FORMS",
     "MAX_PAGE_BYTES",
@@ -190,18 +192,30 @@ def parse_html(data: bytes, source: str) -> ProjectPage:
         text = _decode(data)
         if _first_char(text) in ("{", "["):
             raise _Reject("wrong content for the form: this is JSON, not an HTML page")
+        collected = collect_html(text)
+        if collected is not None:
+            try:
+                return _html_page(*collected)
+            except _Reject:
+                pass  # the full parser below gives the error, exactly as always
         collector = _LinkCollector()
         collector.run(text)
-        api_version = collector.api_version()
-        links = []
-        for line, attrs, text_parts in collector.anchors:
-            try:
-                links.append(_html_link(attrs, "".join(text_parts)))
-            except _Reject as exc:
-                raise _Reject(f"link on line {line}: {exc}") from None
-        return _page("html", None, api_version, links)
+        return _html_page(collector.anchors, collector.versions)
     except _Reject as exc:
         raise PageError(source, str(exc)) from None
+
+
+def _html_page(
+    anchors: list[tuple[int, _Attrs, list[str]]], versions: list[tuple[int, str | None]]
+) -> ProjectPage:
+    api_version = _api_version(versions)
+    links = []
+    for line, attrs, text_parts in anchors:
+        try:
+            links.append(_html_link(attrs, "".join(text_parts)))
+        except _Reject as exc:
+            raise _Reject(f"link on line {line}: {exc}") from None
+    return _page("html", None, api_version, links)
 
 
 def parse_json(data: bytes, source: str) -> ProjectPage:
@@ -216,7 +230,9 @@ def parse_json(data: bytes, source: str) -> ProjectPage:
         text = _decode(data)
         if _first_char(text) == "<":
             raise _Reject("wrong content for the form: this is HTML, not a JSON page")
-        doc = _load_json(text)
+        doc = load_json_exact(text, _reject_constant)
+        if doc is None:
+            doc = _load_json(text)
         if not isinstance(doc, dict):
             raise _Reject(f"the page must be a JSON object, not {_json_type(doc)}")
         meta = _require(doc, "meta", dict)
@@ -451,18 +467,19 @@ class _LinkCollector(HTMLParser):
         if self._text is not None:
             self._text.append(data)
 
-    def api_version(self) -> str | None:
-        values = {value for _, value in self.versions}
-        if len(values) > 1:
-            shown = ", ".join(sorted(_show(value) for value in values))
-            raise _Reject(f"conflicting pypi:repository-version meta tags: {shown}")
-        if not self.versions:
-            return None
-        line, value = self.versions[0]
-        try:
-            return _check_api_version(value)
-        except _Reject as exc:
-            raise _Reject(f"line {line}: {exc}") from None
+
+def _api_version(versions: list[tuple[int, str | None]]) -> str | None:
+    values = {value for _, value in versions}
+    if len(values) > 1:
+        shown = ", ".join(sorted(_show(value) for value in values))
+        raise _Reject(f"conflicting pypi:repository-version meta tags: {shown}")
+    if not versions:
+        return None
+    line, value = versions[0]
+    try:
+        return _check_api_version(value)
+    except _Reject as exc:
+        raise _Reject(f"line {line}: {exc}") from None
 
 
 def _html_link(attrs: _Attrs, text: str) -> FileLink:

@@ -6,15 +6,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .. import layout
+from ..keys import KeyDirectory
 from .view import RepositoryView
 
 __all__ = ["RoleStatus", "StatusReport", "repository_status"]
 
-#: Command an admin runs when a role needs re-signing.
-_FIX = {
-    "online": "tuf-pypi refresh --repo REPO (from cron, online key only)",
-    "offline": "re-sign with the offline keys (see docs/ceremony.md)",
-}
+#: Commands an admin runs when a role needs re-signing ({repo}, {version}: filled in).
+_ONLINE_FIX = "tuf-pypi refresh --repo {repo} (from cron, online key only)"
+_OFFLINE_FIX = (
+    "tuf-pypi {role} prepare --repo {repo} --expires 365d --out {role}-{version}.json; "
+    "each key holder: tuf-pypi sign {role}-{version}.json --key KEYFILE --repo {repo}; "
+    "then: tuf-pypi {role} apply --repo {repo} {role}-{version}.json "
+    "(needs the offline keys of {role}; see docs/ceremony.md)"
+)
+
+
+def _fix(role: RoleStatus, repo: str) -> str:
+    if role.online:
+        return _ONLINE_FIX.format(repo=repo)
+    return _OFFLINE_FIX.format(role=role.role, repo=repo, version=role.version + 1)
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,9 @@ class RoleStatus:
     threshold: int
     online: bool
     state: str  # "ok", "expiring" or "expired"
+    #: Where each key's private half is, from one key directory ("file ...", "hsm",
+    #: "not here"); empty when no key directory was given.
+    locations: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -36,6 +49,9 @@ class RoleStatus:
             "threshold": self.threshold,
             "online": self.online,
             "state": self.state,
+            "locations": dict(zip(self.keyids, self.locations, strict=True))
+            if self.locations
+            else None,
         }
 
 
@@ -45,6 +61,7 @@ class StatusReport:
     number_of_bins: int = 0
     targets: int = 0
     bins_with_targets: int = 0
+    repo: str = "REPO"
 
     @property
     def worst(self) -> str:
@@ -52,11 +69,8 @@ class StatusReport:
         return "expired" if "expired" in states else "expiring" if "expiring" in states else "ok"
 
     def advice(self) -> list[str]:
-        return [
-            f"{r.role} {r.state}: {_FIX['online' if r.online else 'offline']}"
-            for r in self.roles
-            if r.state != "ok"
-        ]
+        """One line per role that needs attention, with the exact commands to run."""
+        return [f"{r.role} {r.state}: {_fix(r, self.repo)}" for r in self.roles if r.state != "ok"]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,18 +84,29 @@ class StatusReport:
 
 
 def repository_status(
-    view: RepositoryView, now: datetime, warn_online: timedelta, warn_offline: timedelta
+    view: RepositoryView,
+    now: datetime,
+    warn_online: timedelta,
+    warn_offline: timedelta,
+    keys: KeyDirectory | None = None,
 ) -> StatusReport:
-    """Status of every role; bins are summarised as the one expiring first."""
+    """Status of every role; bins are summarised as the one expiring first.
+
+    With ``keys``, every key is located (file, HSM, or not on this machine), so an
+    admin sees at a glance that offline keys are really off the publishing host.
+    """
     root = view.root.signed
-    report = StatusReport(number_of_bins=view.number_of_bins)
+    report = StatusReport(number_of_bins=view.number_of_bins, repo=str(view.storage.root))
 
     def add(role: str, md, keyids, threshold, online: bool) -> None:
         expires = md.signed.expires
         window = warn_online if online else warn_offline
         state = "expired" if expires <= now else "expiring" if expires <= now + window else "ok"
+        locations = tuple(keys.location_of(k) for k in keyids) if keys is not None else ()
         report.roles.append(
-            RoleStatus(role, md.signed.version, expires, tuple(keyids), threshold, online, state)
+            RoleStatus(
+                role, md.signed.version, expires, tuple(keyids), threshold, online, state, locations
+            )
         )
 
     for role, md in (

@@ -9,19 +9,16 @@ crash leaves either the old or the new file (DESIGN §5.1-5.2).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from .. import layout
+from ..localfs import TEMP_PREFIX, LockBusy, exclusive_lock, fsync_dir, write_atomic
 
 __all__ = ["TEMP_PREFIX", "LockBusyError", "RepositoryStorage", "StorageError", "publisher_lock"]
 
-#: Temporary files start with this; any left at lock time are from a crash.
-TEMP_PREFIX = ".tuf-pypi-tmp-"
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 
 
@@ -46,19 +43,7 @@ class RepositoryStorage:
 
     def write_atomic(self, path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` so readers see the old file or the new one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
+        write_atomic(path, data)
         self.writes += 1
 
     def write_metadata(self, filename: str, data: bytes) -> None:
@@ -66,13 +51,7 @@ class RepositoryStorage:
 
     def sync_dirs(self) -> None:
         """fsync the directories written to, so renames survive a power cut."""
-        for directory in (self.metadata_dir,):
-            with contextlib.suppress(FileNotFoundError):
-                fd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+        fsync_dir(self.metadata_dir)
 
     def remove_stale_temp_files(self) -> int:
         """Delete temp files left by a crashed publisher. Call only under the lock."""
@@ -125,19 +104,10 @@ class RepositoryStorage:
 def publisher_lock(lock_file: Path, wait: bool = True) -> Iterator[None]:
     """Exclusive lock: one publisher changes a repository at a time (DESIGN §5.3).
 
-    The lock file lives outside the served tree (the key or state directory). A
-    kernel lock (flock) is released when the process dies, so a crash never leaves
-    the repository locked.
+    The lock file lives outside the served tree (the key or state directory).
     """
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except OSError as e:
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise LockBusyError(f"another publisher holds {lock_file}") from None
-            raise
-        yield
-    finally:
-        os.close(fd)
+        with exclusive_lock(lock_file, wait):
+            yield
+    except LockBusy:
+        raise LockBusyError(f"another publisher holds {lock_file}") from None

@@ -1,0 +1,90 @@
+"""``tuf-pypi download``: every file of a release, verified, or exit 1 with one line each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tuf_pypi.cli import main
+from tuf_pypi.commands.client import release_of
+
+from .conftest import Serve
+from .repos import Index
+from .server import MirrorServer, replace
+
+
+@pytest.fixture
+def run(index: Index, tmp_path: Path):
+    root = tmp_path / "root.json"
+    root.write_bytes(index.root_bytes)
+
+    def invoke(*mirrors: MirrorServer | str, args: list[str]):
+        options = []
+        for mirror in mirrors:
+            options += ["--mirror", mirror if isinstance(mirror, str) else mirror.url]
+        options += ["--root", str(root), "--cache", str(tmp_path / "cache")]
+        options += ["-d", str(tmp_path / "dl"), "--timeout", "2"]
+        return CliRunner().invoke(main, ["download", *options, *args])
+
+    return invoke
+
+
+def test_download_a_release(index: Index, serve: Serve, run, tmp_path: Path) -> None:
+    result = run(serve(index), args=["Demo_Core==1.0"])
+    assert result.exit_code == 0, result.output
+    wheel = tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl"
+    assert result.output == f"verified {wheel}\n"
+    assert wheel.read_bytes() == index.wheel("demo-core")[1]
+
+
+def test_download_one_file_as_json(index: Index, serve: Serve, run, tmp_path: Path) -> None:
+    filename = "demo_lib-2.0-py3-none-any.whl"
+    result = run(serve(index), args=["demo-lib", "--filename", filename, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] and report["failed"] == []
+    assert [d["filename"] for d in report["downloaded"]] == [filename]
+
+
+def test_failures_exit_1_with_one_line_each(index: Index, serve: Serve, run) -> None:
+    rel, data = index.wheel("demo-core")
+    bad = serve(index)
+    bad.hooks[rel] = replace(bytes(len(data)))
+    result = run(bad, args=["demo-core==1.0"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: downloading demo_core-1.0-py3-none-any.whl")
+    assert "[tampered]" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["demo-core==9.9"], 1, "no files of demo-core 9.9"),
+        (["no-such-project==1.0"], 1, "not listed"),
+        (["demo-core"], 2, "give NAME==VERSION"),
+        (["demo-core=="], 2, "is not NAME==VERSION"),
+    ],
+)
+def test_nothing_to_download(
+    index: Index, serve: Serve, run, args: list[str], code: int, message: str
+) -> None:
+    result = run(serve(index), args=args)
+    assert result.exit_code == code
+    assert message in result.output
+
+
+def test_release_of_parses_wheel_and_sdist_names() -> None:
+    assert release_of("Demo_Core-1.0-py3-none-any.whl") == ("demo-core", "1.0")
+    assert release_of("demo_lib-2.0-1-cp312-cp312-manylinux_2_17_x86_64.whl") == (
+        "demo-lib",
+        "2.0",
+    )
+    assert release_of("demo-lib-2.0.tar.gz") == ("demo-lib", "2.0")
+    assert release_of("demo_lib-2.0.zip") == ("demo-lib", "2.0")
+    assert release_of("demo.exe") is None
+    assert release_of("broken.whl") is None

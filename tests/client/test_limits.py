@@ -1,0 +1,196 @@
+"""Endless data, gzip bombs, slow retrieval, silence and dead mirrors: each bounded,
+each typed, and each survived by failing over to the next mirror."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tuf_pypi.client import (
+    AllMirrorsFailedError,
+    Client,
+    TooLargeError,
+    TooSlowError,
+    UnavailableError,
+)
+
+from .checks import FAST, PROJECT, SLOW_CHECK, page_bytes, refused, wheel_bytes
+from .conftest import MakeClient, Serve
+from .repos import Index
+from .server import (
+    closed_port_url,
+    endless,
+    gzip_bomb,
+    gzipped,
+    replace,
+    stall,
+    status,
+    trickle,
+)
+
+# -- endless data ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["timestamp", "snapshot", "targets", "bins", "bin"])
+def test_endless_metadata(index: Index, serve: Serve, make_client: MakeClient, role: str) -> None:
+    # timestamp: bounded by the configured maximum; snapshot: by the length the
+    # timestamp signs; targets, bins and bin-n: by the configured maximum.
+    path = index.role_path(index.bin_of(PROJECT) if role == "bin" else role)
+    bad, honest = serve(index), serve(index)
+    bad.hooks[path] = endless()
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad))
+    refused(excinfo, TooLargeError)
+    assert page_bytes(make_client(bad, honest)) == index.page_bytes(PROJECT)
+
+
+@pytest.mark.parametrize("form", ["index.v1_json", "index.html"])
+def test_endless_page(index: Index, serve: Serve, make_client: MakeClient, form: str) -> None:
+    bad, honest = serve(index), serve(index)
+    bad.hooks[index.page_path(PROJECT, form)] = endless()
+
+    def action(client: Client) -> bytes:
+        return client.page(PROJECT, form).data
+
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        action(make_client(bad))
+    refused(excinfo, TooLargeError)
+    assert action(make_client(bad, honest)) == index.page_bytes(PROJECT, form)
+
+
+@pytest.mark.parametrize(
+    ("form", "limits"),
+    [
+        pytest.param("index.v1_json", FAST, id="size-from-page"),
+        # PEP 503 pages give no size: the configured maximum stops the download.
+        pytest.param("index.html", dataclasses.replace(FAST, file_max_bytes=1 << 20), id="max"),
+    ],
+)
+def test_endless_distribution_file(
+    index: Index,
+    serve: Serve,
+    make_client: MakeClient,
+    tmp_path: Path,
+    form: str,
+    limits: object,
+) -> None:
+    rel, data = index.wheel(PROJECT)
+    bad, honest = serve(index), serve(index)
+    bad.hooks[rel] = endless()
+
+    def action(client: Client) -> bytes:
+        page = client.page(PROJECT, form)
+        return client.download(page, page.page.files[0], tmp_path / "dl").read_bytes()
+
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        action(make_client(bad, limits=limits))
+    refused(excinfo, TooLargeError)
+    assert "the page gives no size" in str(excinfo.value) or form == "index.v1_json"
+    assert action(make_client(bad, honest, limits=limits)) == data
+    assert not list((tmp_path / "dl").glob(".*"))  # no partial files left behind
+
+
+def test_gzip_bomb_stops_at_the_decompressed_limit(
+    index: Index, serve: Serve, make_client: MakeClient
+) -> None:
+    bad, honest = serve(index), serve(index)
+    bad.hooks["tuf/timestamp.json"] = gzip_bomb()
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad))
+    refused(excinfo, TooLargeError)
+    assert page_bytes(make_client(bad, honest)) == index.page_bytes(PROJECT)
+
+
+def test_gzip_encoded_metadata_and_pages_are_accepted(
+    index: Index, serve: Serve, make_client: MakeClient
+) -> None:
+    mirror = serve(index)
+    paths = [index.role_path(role) for role in ("timestamp", "snapshot", "targets", "bins")]
+    paths += [index.role_path(index.bin_of(PROJECT)), index.page_path(PROJECT)]
+    for path in paths:
+        mirror.hooks[path] = gzipped(index.read(path))
+    assert page_bytes(make_client(mirror)) == index.page_bytes(PROJECT)
+
+
+def test_unsupported_content_encoding_is_refused(
+    index: Index, serve: Serve, make_client: MakeClient
+) -> None:
+    bad = serve(index)
+    data = index.read("tuf/timestamp.json")
+    bad.hooks["tuf/timestamp.json"] = replace(data, {"Content-Encoding": "br"})
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad))
+    refused(excinfo, UnavailableError)
+
+
+# -- slow retrieval -------------------------------------------------------------------------
+
+
+def test_trickled_metadata(index: Index, serve: Serve, make_client: MakeClient) -> None:
+    bad, honest = serve(index), serve(index)
+    bad.hooks["tuf/timestamp.json"] = trickle(index.read("tuf/timestamp.json"))
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad, limits=SLOW_CHECK))
+    refused(excinfo, TooSlowError)
+    assert "minimum rate" in str(excinfo.value)
+    assert page_bytes(make_client(bad, honest, limits=SLOW_CHECK)) == index.page_bytes(PROJECT)
+
+
+def test_trickled_distribution_file(
+    index: Index, serve: Serve, make_client: MakeClient, tmp_path: Path
+) -> None:
+    rel, data = index.wheel(PROJECT)
+    bad, honest = serve(index), serve(index)
+    bad.hooks[rel] = trickle(data)
+    action = wheel_bytes(tmp_path / "dl")
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        action(make_client(bad, limits=SLOW_CHECK))
+    refused(excinfo, TooSlowError)
+    assert action(make_client(bad, honest, limits=SLOW_CHECK)) == data
+
+
+def test_silent_mirror(index: Index, serve: Serve, make_client: MakeClient) -> None:
+    bad, honest = serve(index), serve(index)
+    bad.hooks["tuf/timestamp.json"] = stall
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad, limits=SLOW_CHECK))
+    refused(excinfo, TooSlowError)
+    assert page_bytes(make_client(bad, honest, limits=SLOW_CHECK)) == index.page_bytes(PROJECT)
+
+
+# -- unavailable mirrors ---------------------------------------------------------------------
+
+
+def test_unreachable_mirror(index: Index, serve: Serve, make_client: MakeClient) -> None:
+    dead = closed_port_url()
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(dead))
+    refused(excinfo, UnavailableError)
+    assert page_bytes(make_client(dead, serve(index))) == index.page_bytes(PROJECT)
+
+
+@pytest.mark.parametrize("code", [404, 500, 503])
+def test_http_errors(index: Index, serve: Serve, make_client: MakeClient, code: int) -> None:
+    bad, honest = serve(index), serve(index)
+    bad.hooks[index.page_path(PROJECT)] = status(code)
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        page_bytes(make_client(bad))
+    refused(excinfo, UnavailableError)
+    assert f"HTTP status {code}" in str(excinfo.value)
+    assert page_bytes(make_client(bad, honest)) == index.page_bytes(PROJECT)
+
+
+def test_every_failure_is_listed_in_order(
+    index: Index, serve: Serve, make_client: MakeClient
+) -> None:
+    dead = closed_port_url()
+    bad = serve(index)
+    bad.hooks["tuf/timestamp.json"] = endless()
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        make_client(dead, bad).refresh()
+    refused(excinfo, UnavailableError, TooLargeError)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert message.index(dead) < message.index(bad.url)

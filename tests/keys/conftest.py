@@ -1,0 +1,25 @@
+"""Fixtures for key ceremony tests: the repository fixtures, a client, and key helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from securesystemslib.signer import CryptoSigner, SSlibKey
+
+from tests.repository.conftest import PASSPHRASE, Clock, SignedRepo, clock, make_repo
+from tests.repository.test_interop import _updater, serve
+from tuf_pypi.keys import generate_key_file, load_key_file_signer
+
+__all__ = ["PASSPHRASE", "Clock", "SignedRepo", "clock", "make_repo", "serve", "updater_for"]
+
+updater_for = _updater
+
+
+def new_key(directory: Path, name: str, keytype: str = "ed25519") -> tuple[Path, SSlibKey]:
+    """A new encrypted key file ``name.key`` in ``directory`` and its public key."""
+    path = directory / f"{name}.key"
+    return path, generate_key_file(path, PASSPHRASE, keytype)
+
+
+def signer(path: Path) -> CryptoSigner:
+    return load_key_file_signer(path, PASSPHRASE)

@@ -1,0 +1,71 @@
+"""Fixtures for mirror tests: the signed sample repository of tests/repository, served."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ..repository.conftest import Clock, SignedRepo, clock, make_repo
+from ..repository.test_interop import _QuietHandler, serve
+from .nginx import Nginx
+
+__all__ = ["Clock", "Server", "SignedRepo", "clock", "http", "make_repo", "nginx", "serve"]
+
+
+@dataclass
+class Server:
+    """A static HTTP server over a directory, remembering every path it was asked for."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+    def take(self) -> list[str]:
+        """The paths requested since the last call."""
+        taken, self.requests[:] = list(self.requests), []
+        return taken
+
+
+@pytest.fixture
+def http() -> Iterator[Callable[[Path], Server]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(directory: Path) -> Server:
+        log: list[str] = []
+
+        class Handler(_QuietHandler):
+            def do_GET(self) -> None:
+                log.append(self.path)
+                super().do_GET()
+
+        httpd = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(directory))
+        )
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return Server(f"http://127.0.0.1:{httpd.server_address[1]}", log)
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+    """Start nginx with nginx/tuf-pypi.conf for a directory; returns its base URL."""
+    servers: list[Nginx] = []
+
+    def start(root: Path) -> str:
+        server = Nginx(root, tmp_path / f"nginx-{len(servers)}")
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,76 @@
+"""Fixtures: the signed sample index of tests/client, mirrors serving it, proxies over them.
+
+The index is built once per session (key derivation costs seconds) by the real
+publisher; mirrors are tests/client's ``MirrorServer`` (a static server with hooks to
+misbehave per path). Tests that change files on disk work on a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client.conftest import (  # noqa: F401 - fixtures, shared with tests/client
+    _no_proxy_for_local_mirrors,
+    base_index,
+    newer_index,
+)
+from tests.client.repos import Index
+from tests.client.server import MirrorServer
+from tuf_pypi.client.proxy import ProxyServer
+
+from .helpers import ProxyProcess
+
+StartProxy = Callable[..., ProxyProcess]
+
+
+@pytest.fixture(scope="module")
+def mirror(base_index: Index) -> Iterator[MirrorServer]:  # noqa: F811
+    """An honest static mirror of the signed sample index, shared by a module's tests."""
+    server = MirrorServer(base_index.repo)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def root_file(base_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """The pinned root, as an admin would ship it next to the proxy."""
+    path = tmp_path_factory.mktemp("root") / "root.json"
+    path.write_bytes(base_index.root_bytes)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(
+    mirror: MirrorServer,
+    base_index: Index,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ProxyServer]:
+    """The proxy in this process (a thread) over the honest mirror."""
+    cache = tmp_path_factory.mktemp("proxy-cache")
+    with ProxyServer([mirror.url], base_index.root_bytes, cache).start() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def start_proxy(tmp_path: Path, root_file: Path) -> Iterator[StartProxy]:
+    """Start ``tuf-pypi proxy`` processes over the given mirrors; stopped after the test.
+
+    Each gets a fresh cache unless ``cache`` is given.
+    """
+    started: list[ProxyProcess] = []
+
+    def factory(*mirrors: MirrorServer | str, cache: Path | None = None) -> ProxyProcess:
+        n = len(started)
+        urls = [m if isinstance(m, str) else m.url for m in mirrors]
+        proxy = ProxyProcess(
+            urls, root_file, cache or tmp_path / f"cache-{n}", log=tmp_path / f"proxy-{n}.log"
+        )
+        started.append(proxy)
+        return proxy
+
+    yield factory
+    for proxy in started:
+        proxy.stop()

@@ -1,0 +1,88 @@
+"""Unmodified pip and uv install through the proxy (a real ``tuf-pypi proxy`` process)
+from an untrusted static mirror of the signed sample index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client.repos import Index
+from tests.client.server import MirrorServer
+
+from .helpers import ProxyProcess, fresh_venv, installed, output, pip, run, uv_binary
+
+#: What ``demo-app`` resolves to: demo-lib 2.0 is yanked, so 1.0.
+RESOLVED = {"demo_app-1.1", "demo_lib-1.0", "demo_core-1.0"}
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    mirror: MirrorServer, root_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ProxyProcess]:
+    """One proxy process for the module: installers share it, as on a real machine."""
+    work = tmp_path_factory.mktemp("proxy")
+    with ProxyProcess([mirror.url], root_file, work / "cache", log=work / "proxy.log") as process:
+        yield process
+
+
+def test_pip_install_with_dependencies(proxy: ProxyProcess, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    result = pip("install", "--target", str(target), "--index-url", proxy.url, "demo-app")
+    assert result.returncode == 0, output(result)
+    assert installed(target) == RESOLVED
+    hello = run([sys.executable, "-c", "import demo_app; print(demo_app.hello())"], cwd=target)
+    assert hello.stdout.strip() == "Hello from demo-app 1.1", output(hello)
+    # Every file came through the proxy, verified.
+    assert f"{proxy.url.removesuffix('simple/')}files/demo-core/" in result.stdout
+
+
+def test_pip_download(proxy: ProxyProcess, base_index: Index, tmp_path: Path) -> None:
+    dest = tmp_path / "wheels"
+    result = pip("download", "-d", str(dest), "--index-url", proxy.url, "demo-app==1.0")
+    assert result.returncode == 0, output(result)
+    names = sorted(path.name for path in dest.iterdir())
+    assert names == [
+        "demo_app-1.0-py3-none-any.whl",
+        "demo_core-1.0-py3-none-any.whl",
+        "demo_lib-1.0-py3-none-any.whl",
+    ]
+    _, core = base_index.wheel("demo-core")
+    assert (dest / "demo_core-1.0-py3-none-any.whl").read_bytes() == core
+
+
+def test_pip_require_hashes(proxy: ProxyProcess, base_index: Index, tmp_path: Path) -> None:
+    lines = []
+    for project, version in [("demo-app", "1.1"), ("demo-lib", "1.0"), ("demo-core", "1.0")]:
+        entry = next(f for f in base_index.files(project) if f"-{version}-" in f["filename"])
+        lines.append(f"{project}=={version} --hash=sha256:{entry['hashes']['sha256']}")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("\n".join(lines) + "\n")
+    target = tmp_path / "site"
+    result = pip(
+        "install", "--require-hashes", "-r", str(requirements),
+        "--target", str(target), "--index-url", proxy.url,
+    )  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert installed(target) == RESOLVED
+
+
+def test_uv_pip_install_into_a_fresh_venv(proxy: ProxyProcess, tmp_path: Path) -> None:
+    python = fresh_venv(tmp_path / "venv")
+    result = run(
+        [
+            uv_binary(), "pip", "install", "--no-config", "--no-cache",
+            "--python", str(python), "--index-url", proxy.url, "demo-app",
+        ]
+    )  # fmt: skip
+    assert result.returncode == 0, output(result)
+    hello = subprocess.run(
+        [str(python), "-c", "import demo_core, demo_lib, demo_app; print(demo_lib.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert hello.stdout.strip() == "1.0", hello.stderr

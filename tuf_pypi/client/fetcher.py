@@ -1,0 +1,226 @@
+"""HTTP downloads that an untrusted mirror cannot stretch: python-tuf's fetcher, bounded.
+
+python-tuf's ngclient asks a ``FetcherInterface`` for bytes and checks sizes and
+hashes itself. :class:`BoundedFetcher` is that interface on urllib3, with what a
+client facing hostile mirrors needs on top of the stock ``Urllib3Fetcher``:
+
+* separate connect and read timeouts, and a minimum *average* rate after a grace
+  period. A read timeout alone does not stop a server that sends one byte every few
+  seconds forever (slow retrieval); the average rate does, and bounds a download's
+  total time by its size.
+* ``Accept-Encoding: gzip`` for metadata and pages (they compress ~5x), decompressed
+  here in bounded steps. ngclient counts the *decompressed* bytes this yields against
+  its signed lengths and maxima, so a small gzip bomb stops after at most one chunk
+  more than allowed instead of filling memory.
+* distribution files are fetched and hashed as served, never decoded (as pip does):
+  a ``.tar.gz`` served with ``Content-Encoding: gzip`` is the file, not its content.
+
+Errors are python-tuf's download exceptions (``SlowRetrievalError``,
+``DownloadHTTPError``, ``DownloadError``), as the interface requires; ngclient relies
+on ``DownloadHTTPError.status_code`` (a 404 for the next root version ends the root
+rotation). :func:`tuf_pypi.client.errors.from_tuf` turns them into client errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+import zlib
+from collections.abc import Generator, Iterator
+from urllib.parse import urlsplit
+
+import urllib3
+from tuf.api.exceptions import DownloadError, DownloadHTTPError, SlowRetrievalError
+from tuf.ngclient import FetcherInterface
+
+from .. import __version__
+from .limits import Limits
+
+__all__ = ["BoundedFetcher"]
+
+_POOL_SIZE = 32
+
+# One retry of a failed connection (a reset keep-alive connection is common and
+# harmless); never a retried read: a timeout means "too slow", fail over instead.
+_RETRIES = urllib3.Retry(total=8, connect=1, read=0, redirect=5, status=0, other=0)
+
+
+class BoundedFetcher(FetcherInterface):
+    """urllib3 fetcher with timeouts, a minimum rate, and bounded gzip decoding.
+
+    Thread-safe: urllib3 pools are, and the fetcher keeps no per-request state.
+    Proxies come from the usual ``*_proxy`` / ``no_proxy`` environment variables.
+    """
+
+    def __init__(self, limits: Limits | None = None, user_agent: str | None = None) -> None:
+        self.limits = limits or Limits()
+        agent = f"tuf-pypi/{__version__} urllib3/{urllib3.__version__}"
+        self._user_agent = f"{user_agent} {agent}" if user_agent else agent
+        self._timeout = urllib3.Timeout(
+            connect=self.limits.connect_timeout, read=self.limits.read_timeout
+        )
+        self._proxies = urllib.request.getproxies()
+        self._pools: dict[str | None, urllib3.PoolManager] = {}
+        self._pools_lock = threading.Lock()
+
+    # -- FetcherInterface ----------------------------------------------------------
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        """Metadata and pages, for ngclient: gzip accepted and decoded here."""
+        return self.stream(url, decode_gzip=True)
+
+    # -- public --------------------------------------------------------------------
+
+    def stream(self, url: str, *, decode_gzip: bool = False) -> Generator[bytes, None, None]:
+        """Send the request now; return an iterator over the body.
+
+        The request is made before this returns, so connection and HTTP errors are
+        raised here and ``FetcherInterface.fetch`` can tell them from body errors.
+        With ``decode_gzip``, a gzip-encoded body is decompressed (other encodings are
+        refused); without it, the body is yielded exactly as served. Callers bound the
+        total size; this bounds each chunk and the rate.
+        """
+        start = time.monotonic()
+        response = self._request(url, "gzip" if decode_gzip else "identity")
+        encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+        gunzip: _Gunzip | None = None
+        if decode_gzip and encoding in ("gzip", "x-gzip"):
+            gunzip = _Gunzip(self.limits.chunk_size)
+        elif decode_gzip and encoding != "identity":
+            response.close()
+            raise DownloadError(f"{url}: unsupported Content-Encoding {encoding!r}")
+        return self._body(response, url, gunzip, start)
+
+    def close(self) -> None:
+        """Close pooled connections; the fetcher stays usable."""
+        with self._pools_lock:
+            for pool in self._pools.values():
+                pool.clear()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        proxy = self._proxies.get(parts.scheme)
+        if proxy and urllib.request.proxy_bypass_environment(parts.netloc, self._proxies):
+            proxy = None
+        with self._pools_lock:
+            pool = self._pools.get(proxy)
+            if pool is None:
+                # Room for one connection per thread of a proxy or a parallel sync.
+                pool = (
+                    urllib3.ProxyManager(proxy, maxsize=_POOL_SIZE)
+                    if proxy
+                    else urllib3.PoolManager(maxsize=_POOL_SIZE)
+                )
+                self._pools[proxy] = pool
+            return pool
+
+    def _request(self, url: str, accept_encoding: str) -> urllib3.BaseHTTPResponse:
+        headers = {"User-Agent": self._user_agent, "Accept-Encoding": accept_encoding}
+        try:
+            response = self._pool(url).request(
+                "GET",
+                url,
+                headers=headers,
+                preload_content=False,
+                decode_content=False,
+                timeout=self._timeout,
+                retries=_RETRIES,
+            )
+        except urllib3.exceptions.MaxRetryError as exc:
+            reason = exc.reason
+            # NewConnectionError (refused, DNS) subclasses ConnectTimeoutError in urllib3 2.
+            timed_out = isinstance(reason, urllib3.exceptions.TimeoutError)
+            if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
+                raise SlowRetrievalError(f"{url}: no answer within the timeout") from exc
+            raise DownloadError(f"{url}: {reason or exc}") from exc
+        except urllib3.exceptions.TimeoutError as exc:
+            raise SlowRetrievalError(f"{url}: no answer within the timeout") from exc
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise DownloadError(f"{url}: {exc}") from exc
+        if response.status != 200:
+            response.close()
+            raise DownloadHTTPError(f"{url}: HTTP status {response.status}", response.status)
+        return response
+
+    def _body(
+        self,
+        response: urllib3.BaseHTTPResponse,
+        url: str,
+        gunzip: _Gunzip | None,
+        start: float,
+    ) -> Generator[bytes, None, None]:
+        """Yield the body in chunks of at most ``chunk_size``, checking the rate.
+
+        ``read1`` returns as soon as *some* bytes arrived, so the rate is checked on
+        every arrival rather than once per full chunk (which a trickle never fills).
+        The clock starts before the request, so waiting for headers counts too.
+        """
+        limits = self.limits
+        received = 0
+        complete = False
+        try:
+            while True:
+                data = response.read1(limits.chunk_size, decode_content=False)
+                if not data:
+                    break
+                received += len(data)
+                elapsed = time.monotonic() - start
+                too_slow = received < limits.min_bytes_per_second * elapsed
+                if too_slow and elapsed > limits.grace_seconds:
+                    raise SlowRetrievalError(
+                        f"{url}: {received} bytes in {elapsed:.1f}s is below the minimum "
+                        f"rate of {limits.min_bytes_per_second:g} bytes/s"
+                    )
+                if gunzip is None:
+                    yield data
+                else:
+                    yield from gunzip.feed(data, url)
+            if gunzip is not None:
+                gunzip.finish(url)
+            complete = True
+        except urllib3.exceptions.TimeoutError as exc:
+            raise SlowRetrievalError(f"{url}: no data within the read timeout") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise DownloadError(f"{url}: {exc}") from exc
+        finally:
+            # A body read to the end leaves a reusable connection; anything else
+            # (an error, or a caller that stopped at its size limit) must not go
+            # back to the pool with unread bytes on it.
+            if complete:
+                response.release_conn()
+            else:
+                response.close()
+
+
+class _Gunzip:
+    """Incremental gzip decoding that never produces more than ``chunk`` bytes at once."""
+
+    def __init__(self, chunk: int) -> None:
+        self._chunk = chunk
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, url: str) -> Iterator[bytes]:
+        if self._zlib.eof:
+            raise DownloadError(f"{url}: data after the end of the gzip stream")
+        while True:
+            try:
+                out = self._zlib.decompress(data, self._chunk)
+            except zlib.error as exc:
+                raise DownloadError(f"{url}: invalid gzip data: {exc}") from None
+            if out:
+                yield out
+            data = self._zlib.unconsumed_tail
+            if self._zlib.eof:
+                if self._zlib.unused_data or data:
+                    raise DownloadError(f"{url}: data after the end of the gzip stream")
+                return
+            # A full chunk may leave output pending even with no input left.
+            if not data and len(out) < self._chunk:
+                return
+
+    def finish(self, url: str) -> None:
+        if not self._zlib.eof:
+            raise DownloadError(f"{url}: truncated gzip data")

@@ -1,0 +1,206 @@
+"""The client: verified pages and files of one package index, through untrusted mirrors.
+
+Trust starts from a pinned ``root.json`` (DESIGN.md §6), never from the network. From
+it, python-tuf verifies the signed metadata and each project page (a TUF target); each
+page then vouches for its files by sha256 (hash chaining, :mod:`.files`). Mirrors only
+choose which bytes arrive: whatever fails verification on one mirror is fetched from
+the next, and nothing unverified ever reaches the caller or the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from tuf.api.exceptions import RepositoryError
+from tuf.api.metadata import Metadata, Root
+
+from .. import layout
+from ..pages import FORMS, FileLink, PageError, ProjectPage, parse_page
+from .cache import CacheDir
+from .errors import InvalidPageError, NotListedError, SetupError
+from .fetcher import BoundedFetcher
+from .files import ExpectedFile, fetch_file
+from .limits import Limits
+from .mirrors import Mirror, file_urls
+from .updater import MirroredUpdater
+
+__all__ = ["Client", "VerifiedPage"]
+
+#: Page form names as callers give them, to the page file name of that form.
+_FORM_FILES = {kind: filename for filename, kind in FORMS.items()} | {f: f for f in FORMS}
+#: Without a form, prefer JSON (it gives file sizes), then HTML.
+_DEFAULT_FORMS = ("index.v1_json", "index.html")
+
+
+@dataclass(frozen=True)
+class VerifiedPage:
+    """A project page that verified through TUF, raw and parsed.
+
+    ``data`` are the exact bytes the index signed (serve these to an installer);
+    ``page`` is the parsed model. ``url`` is the page's URL on the mirror that
+    served it: file links resolve against it.
+    """
+
+    project: str
+    form: str
+    target_path: str
+    data: bytes
+    page: ProjectPage
+    url: str
+
+    def link(self, filename: str) -> FileLink:
+        """The page's link for ``filename``; :class:`NotListedError` if there is none."""
+        link = self.page.find(filename)
+        if link is None:
+            raise NotListedError(f"{self.target_path}: no file named {filename!r} on the page")
+        return link
+
+
+class Client:
+    """Verified access to one index through an ordered list of mirrors.
+
+    ``mirrors`` are base URLs of copies of the index, tried in order. ``root`` is the
+    pinned trusted root: the bytes of a ``root.json``, or a path to one. ``cache_dir``
+    holds trusted metadata and verified pages between runs; several processes may
+    share it. Metadata is refreshed at most once per Client (lazily, on first use),
+    so one Client is one consistent view of the index: make one per installer run.
+
+    Thread-safe. Use as a context manager, or call :meth:`close`, to release
+    connections.
+    """
+
+    def __init__(
+        self,
+        mirrors: Sequence[str],
+        root: bytes | str | os.PathLike[str],
+        cache_dir: str | os.PathLike[str],
+        *,
+        limits: Limits | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        if isinstance(mirrors, str):
+            raise TypeError("mirrors must be a sequence of URLs, not one string")
+        self.mirrors = tuple(dict.fromkeys(Mirror.at(url) for url in mirrors))
+        if not self.mirrors:
+            raise SetupError("give at least one mirror URL")
+        bootstrap = _pinned_root(root)
+        self.limits = limits or Limits()
+        self.cache = CacheDir(cache_dir)
+        self.cache.create()
+        self._fetcher = BoundedFetcher(self.limits, user_agent)
+        self._updater = MirroredUpdater(
+            self.cache.metadata_dir,
+            self.mirrors,
+            self._fetcher,
+            self.limits.updater_config(),
+            bootstrap=bootstrap,
+            lock=self.cache.locked,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections (the client stays usable)."""
+        self._fetcher.close()
+
+    def refresh(self) -> None:
+        """Refresh the TUF metadata now rather than on first use (at most once)."""
+        self._updater.refresh()
+
+    def page(self, project: str, form: str | None = None) -> VerifiedPage:
+        """The verified page of ``project`` (any spelling; it is normalized).
+
+        ``form`` is ``"json"`` (PEP 691, ``index.v1_json``) or ``"html"`` (PEP 503,
+        ``index.html``); by default JSON if the index signed one, else HTML. Raises
+        :class:`NotListedError` when the index lists no such page.
+        """
+        name = layout.normalize(project.strip())
+        forms = _DEFAULT_FORMS if form is None else (_form_file(form),)
+        for filename in forms:
+            try:
+                target_path = layout.page_target(name, filename)
+            except layout.LayoutError as exc:
+                raise NotListedError(f"{project!r}: {exc}") from None
+            target = self._updater.lookup(target_path)
+            if target is None:
+                continue
+            data, mirror = self._updater.fetch_target(target, self.cache.page_path(target_path))
+            url = (mirror or self._updater.view_mirror).page_url(name)
+            try:
+                parsed = parse_page(data, filename, url + filename)
+            except PageError as exc:
+                raise InvalidPageError(str(exc)) from exc
+            return VerifiedPage(name, FORMS[filename], target_path, data, parsed, url)
+        wanted = " or ".join(layout.page_target(name, f) for f in forms)
+        raise NotListedError(f"project {name!r} is not listed on this index (no signed {wanted})")
+
+    def download(
+        self, page: VerifiedPage, file: str | FileLink, dest_dir: str | os.PathLike[str]
+    ) -> Path:
+        """Download a file listed on ``page`` into ``dest_dir``; return its path.
+
+        The bytes must match the sha256 (and size, where given) of the verified page.
+        An existing file that already matches is kept. Raises :class:`NoHashError` for
+        a link without a sha256, :class:`AllMirrorsFailedError` when no URL verifies.
+        """
+        link = page.link(file) if isinstance(file, str) else file
+        return self._fetch(page, ExpectedFile.distribution(link, page.target_path), dest_dir)
+
+    def download_metadata(
+        self, page: VerifiedPage, file: str | FileLink, dest_dir: str | os.PathLike[str]
+    ) -> Path:
+        """Download the PEP 658 ``<file>.metadata`` of a file on ``page``, verified the same
+        way against the page's ``core-metadata`` sha256."""
+        link = page.link(file) if isinstance(file, str) else file
+        return self._fetch(page, ExpectedFile.core_metadata(link, page.target_path), dest_dir)
+
+    def file_urls(self, page: VerifiedPage, link: FileLink) -> list[str]:
+        """The URLs :meth:`download` tries for ``link``, in order."""
+        return file_urls(page.url, link.url, self.mirrors)
+
+    def _fetch(
+        self, page: VerifiedPage, expected: ExpectedFile, dest_dir: str | os.PathLike[str]
+    ) -> Path:
+        urls = file_urls(page.url, expected.url, self.mirrors)
+        return fetch_file(self._fetcher, expected, urls, Path(dest_dir), self.limits.file_max_bytes)
+
+
+def _form_file(form: str) -> str:
+    try:
+        return _FORM_FILES[form]
+    except KeyError:
+        choices = ", ".join(sorted(_FORM_FILES))
+        raise ValueError(f"unknown page form {form!r}: use one of {choices}") from None
+
+
+def _pinned_root(root: bytes | str | os.PathLike[str]) -> bytes:
+    """The pinned root's bytes, checked to be root metadata signed by its own keys."""
+    if isinstance(root, bytes):
+        data, source = root, "the pinned root"
+    else:
+        source = os.fspath(root)
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise SetupError(f"cannot read the pinned root {source}: {exc}") from exc
+    try:
+        md = Metadata[Root].from_bytes(data)
+        if not isinstance(md.signed, Root):
+            raise SetupError(f"{source} is {md.signed.type} metadata, not root")
+        md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)
+    except (RepositoryError, ValueError, KeyError, TypeError) as exc:
+        raise SetupError(f"{source} is not valid, self-signed TUF root metadata: {exc}") from exc
+    return data

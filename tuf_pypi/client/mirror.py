@@ -1,0 +1,808 @@
+"""Mirror sync: copy a signed index, or part of it, verifying everything before serving it.
+
+A mirror is a dumb, static copy of the upstream's signed files: the same ``tuf/``
+metadata byte for byte, the same ``simple/<p>/<sha256>.index.*`` page copies, and the
+distribution files under ``packages/``. Clients verify it exactly as they verify the
+upstream, from their own pinned root, so the mirror holds no keys and is trusted with
+nothing. The sync verifies everything anyway, so a tampered upstream can never turn a
+good mirror into one that fails all of its clients.
+
+Order of work, so the mirror's clients never see a half-synced state:
+
+1. verify the upstream's metadata with python-tuf's ``TrustedMetadataSet`` (the checks
+   ngclient makes: the root chain, rollback, freeze, mix-and-match, signatures),
+   starting from the mirror's own timestamp and snapshot as the previous trusted state;
+2. per project with a new page: fetch the page and verify it against its bin, download
+   its files and verify them against the page, write the files, *then* the page copy
+   (so a page copy on the mirror means its files are there too);
+3. write the new role files, the snapshot and new root versions, and ``timestamp.json``
+   last. Until that rename nothing new is reachable: a failure before it leaves the
+   mirror serving its previous, valid state (``tuf-pypi gc`` removes what it left);
+4. update the live pages ``simple/<p>/index.*`` for installers that do not use TUF.
+
+Incremental: role files whose version did not change and page copies already on the
+mirror are not fetched again. The mirror's own metadata says what it has; the state
+directory only remembers which projects the last complete sync covered.
+
+:func:`overlay_mirror` is the same sync into an existing bandersnatch ``web/`` tree:
+metadata and page copies for the projects bandersnatch has, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
+
+from tuf.api.exceptions import (
+    DownloadError,
+    DownloadHTTPError,
+    EqualVersionNumberError,
+    ExpiredMetadataError,
+    RepositoryError,
+)
+from tuf.api.metadata import Metadata, Root, TargetFile, Targets
+
+# ngclient's verification core: bytes in, verified metadata out, no I/O (it is what
+# Updater runs on). The sync needs every role file and its exact bytes, where an
+# Updater loads only the bins it looks a target up in.
+from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
+from tuf.ngclient.config import EnvelopeType
+
+from .. import layout
+from ..pages import FileLink, PageError, parse_page
+from .errors import InvalidPageError, NoHashError, Phase, SetupError, VerificationError, from_tuf
+from .fetcher import BoundedFetcher
+from .files import ExpectedFile, fetch_file
+from .limits import Limits
+from .mirror_plan import Coverage, changed_roles, packages_path, page_copy_path
+from .mirror_tree import LocalState, MirrorTree, StateFile, sync_lock
+from .mirrors import Mirror, file_urls
+
+__all__ = [
+    "Progress",
+    "SyncOptions",
+    "SyncReport",
+    "default_state_dir",
+    "overlay_mirror",
+    "sync_mirror",
+]
+
+#: Called with one line of progress at a time (the CLI prints them on stderr).
+Progress = Callable[[str], None]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What a sync copies, and how."""
+
+    #: Normalized project names to mirror; None for every project of the index.
+    projects: frozenset[str] | None = None
+    #: Download the distribution files (and PEP 658 metadata files) pages link to.
+    packages: bool = True
+    #: Write ``simple/<p>/index.*`` and the root listing for installers without TUF.
+    live_pages: bool = True
+    #: Write ``N.<role>.json.gz`` siblings, for nginx's gzip_static.
+    compress: bool = True
+    #: Without ``packages``: list page links whose files the mirror lacks (overlay).
+    check_files: bool = False
+    #: Projects (and bins) fetched at once.
+    jobs: int = 8
+    #: The lock and the last sync's coverage (default: :func:`default_state_dir`).
+    state_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {self.jobs}")
+
+
+@dataclass
+class SyncReport:
+    """What one sync did: for the summary line, ``--json`` and tests."""
+
+    upstream: str
+    #: Timestamp version the mirror served before, and serves now.
+    previous_timestamp: int | None = None
+    timestamp: int | None = None
+    snapshot: int | None = None
+    roots: list[int] = field(default_factory=list)
+    #: Metadata files written under tuf/ (roles and snapshot; not roots, not timestamp).
+    roles: list[str] = field(default_factory=list)
+    #: Page copies written: ``simple/<p>/<sha256>.index.*``.
+    pages: list[str] = field(default_factory=list)
+    #: Files written under packages/, and their total size.
+    files: list[str] = field(default_factory=list)
+    file_bytes: int = 0
+    #: Files the pages list that were already on the mirror.
+    files_present: int = 0
+    live_pages_removed: list[str] = field(default_factory=list)
+    #: Links without a sha256: no client can verify them, so they were not copied.
+    unverifiable: list[str] = field(default_factory=list)
+    #: Links outside any packages/ tree: clients fetch those from the link's own URL.
+    outside_packages: list[str] = field(default_factory=list)
+    #: Overlay: files signed pages list that the tree does not have (yet).
+    missing_files: list[str] = field(default_factory=list)
+
+    @property
+    def switched(self) -> bool:
+        """True when the mirror now serves a newer timestamp than before."""
+        return self.timestamp != self.previous_timestamp
+
+    def to_dict(self) -> dict[str, object]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {**data, "switched": self.switched}
+
+
+def sync_mirror(
+    upstream: str,
+    dest: Path,
+    *,
+    root: bytes | None = None,
+    options: SyncOptions | None = None,
+    limits: Limits | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    wait_for_lock: bool = True,
+) -> SyncReport:
+    """Bring the mirror at ``dest`` up to date with the index at ``upstream``.
+
+    ``root`` is the pinned root to trust: required for the first sync, after which
+    the newest root the mirror has (verified when it was copied) is the anchor.
+    Raises a :class:`~tuf_pypi.client.ClientError` naming what failed; the mirror
+    then still serves its previous state.
+    """
+    options = options or SyncOptions()
+    mirror = Mirror.at(upstream)
+    tree = MirrorTree(dest)
+    state_dir = Path(options.state_dir or default_state_dir(dest))
+    if state_dir.resolve().is_relative_to(tree.root.resolve()):
+        raise SetupError(
+            f"state directory {state_dir} is inside the mirror {dest}: it would be served"
+        )
+    fetcher = BoundedFetcher(limits)
+    try:
+        with sync_lock(state_dir, wait_for_lock):
+            run = _Sync(mirror, tree, options, fetcher, now or datetime.now(timezone.utc))
+            run.progress = progress or _quiet
+            return run.run(root, StateFile(state_dir))
+    finally:
+        fetcher.close()
+
+
+def overlay_mirror(
+    upstream: str,
+    web: Path,
+    *,
+    root: bytes | None = None,
+    options: SyncOptions | None = None,
+    limits: Limits | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    wait_for_lock: bool = True,
+) -> SyncReport:
+    """Add ``tuf/`` and the signed page copies to a bandersnatch ``web/`` tree.
+
+    Only for the projects present under ``web/simple/``. bandersnatch regenerates its
+    pages, so they are not the bytes the index signed: TUF clients read the signed
+    copies instead, and map their file links onto this mirror's ``packages/``.
+    bandersnatch's pages, root listing and ``packages/`` are left untouched; signed
+    links whose files the tree lacks are listed in ``missing_files``.
+    """
+    tree = MirrorTree(web)
+    if not tree.simple_dir.is_dir():
+        raise SetupError(f"{web} has no simple/ directory: not a bandersnatch web/ tree")
+    overlay = replace(
+        options or SyncOptions(),
+        projects=frozenset(tree.projects()),
+        packages=False,
+        live_pages=False,
+        check_files=True,
+    )
+    return sync_mirror(
+        upstream,
+        web,
+        root=root,
+        options=overlay,
+        limits=limits,
+        now=now,
+        progress=progress,
+        wait_for_lock=wait_for_lock,
+    )
+
+
+def default_state_dir(dest: Path) -> Path:
+    """``<parent>/.<name>.tuf-pypi``: beside the mirror, never inside it."""
+    dest = Path(os.path.abspath(dest))
+    return dest.parent / f".{dest.name}.tuf-pypi"
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+# -- one run ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rescan:
+    """Projects to check even where their bin did not change: the last sync missed them."""
+
+    all: bool
+    projects: frozenset[str] = frozenset()
+
+    @classmethod
+    def needed(cls, previous: Coverage | None, wanted: Coverage) -> _Rescan:
+        if previous is not None and previous.covers(wanted):
+            return cls(False)
+        if wanted.projects is None:
+            return cls(True)
+        if previous is None or previous.projects is None or wanted.packages > previous.packages:
+            return cls(False, wanted.projects)
+        return cls(False, wanted.projects - previous.projects)
+
+    def __contains__(self, project: str) -> bool:
+        return self.all or project in self.projects
+
+
+@dataclass
+class _Trusted:
+    """The verified upstream metadata, and what differs from the mirror's."""
+
+    tms: TrustedMetadataSet
+    changed: set[str] = field(default_factory=set)
+
+    def filename(self, role: str) -> str:
+        return layout.metadata_filename(role, self.tms.snapshot.meta[f"{role}.json"].version)
+
+
+@dataclass
+class _Page:
+    target_path: str
+    target: TargetFile
+    #: The last sync did not cover this project: check the files even if the copy is here.
+    recheck: bool
+
+    @property
+    def copy(self) -> str:
+        return page_copy_path(self.target_path, self.target.hashes["sha256"])
+
+
+@dataclass
+class _ProjectResult:
+    pages: list[str] = field(default_factory=list)
+    live: dict[str, bytes] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    file_bytes: int = 0
+    files_present: int = 0
+    unverifiable: list[str] = field(default_factory=list)
+    outside_packages: list[str] = field(default_factory=list)
+    missing_files: list[str] = field(default_factory=list)
+
+
+class _Sync:
+    def __init__(
+        self,
+        mirror: Mirror,
+        tree: MirrorTree,
+        options: SyncOptions,
+        fetcher: BoundedFetcher,
+        now: datetime,
+    ) -> None:
+        self.mirror = mirror
+        self.tree = tree
+        self.options = options
+        self.fetcher = fetcher
+        self.limits = fetcher.limits
+        self.now = now
+        self.progress: Progress = _quiet
+        self.report = SyncReport(upstream=mirror.url)
+        #: tuf/ file name -> verified bytes to write, in _switch's order.
+        self.metadata: dict[str, bytes] = {}
+        self.newest_root = b""
+
+    def run(self, pinned_root: bytes | None, state: StateFile) -> SyncReport:
+        local = self.tree.local_state()
+        trusted = self._verify_top_level(local, pinned_root)
+        previous = state.load(self.mirror.url, local.timestamp_version)
+        wanted = Coverage(self.options.projects, self.options.packages)
+        rescan = _Rescan.needed(previous, wanted)
+        roles = self._verify_targets_roles(trusted, rescan)
+        pages = self._pages_to_sync(roles, rescan)
+        self.progress(
+            f"{self.mirror.url}: timestamp v{trusted.tms.timestamp.version}; "
+            f"{len(self.metadata)} metadata files to write, {len(pages)} projects to sync"
+        )
+        results = self._sync_projects(pages)
+        self._switch(trusted)
+        self._update_live_pages(results, roles, local, rescan)
+        state.save(self.mirror.url, self.report.timestamp, wanted)
+        return self.report
+
+    # -- metadata --------------------------------------------------------------------
+
+    def _verify_top_level(self, local: LocalState, pinned_root: bytes | None) -> _Trusted:
+        """The root chain, the timestamp and the snapshot, as ngclient's refresh does."""
+        root = pinned_root or self._newest_local_root()
+        try:
+            tms = TrustedMetadataSet(root, EnvelopeType.METADATA)
+        except (RepositoryError, ValueError) as exc:
+            raise SetupError(f"the trusted root is not valid root metadata: {exc}") from exc
+        tms.reference_time = self.now
+        self.newest_root = root
+        self._older_roots(root, tms.root.version)
+        self._newer_roots(tms)
+
+        trusted = _Trusted(tms)
+        have_timestamp = self._verify_timestamp(tms, local)
+        self._verify_snapshot(tms, local if have_timestamp else None)
+        self.report.previous_timestamp = local.timestamp_version
+        self.report.timestamp = tms.timestamp.version
+        self.report.snapshot = tms.snapshot.version
+        versions = {
+            layout.role_of_metadata_filename(name): meta.version
+            for name, meta in tms.snapshot.meta.items()
+        }
+        # What the mirror serves need not verify (keys may have rotated since): a role
+        # read back from it is verified against the new snapshot before it is used.
+        trusted.changed = set(changed_roles(local.versions, versions))
+        return trusted
+
+    def _verify_timestamp(self, tms: TrustedMetadataSet, local: LocalState) -> bool:
+        """Load the mirror's timestamp, then the upstream's; True if the mirror's verified."""
+        previous = local.timestamp is not None and _load_local(
+            tms.update_timestamp, local.timestamp
+        )
+        name = layout.metadata_filename("timestamp")
+        data = self._get(name, self.limits.timestamp_max_bytes, "refresh")
+        try:
+            tms.update_timestamp(data)
+            self.metadata[name] = data
+        except EqualVersionNumberError:
+            pass  # the mirror serves this timestamp already
+        except RepositoryError as exc:
+            raise from_tuf(exc, "refresh", self.mirror.metadata_url + name) from exc
+        return previous
+
+    def _verify_snapshot(self, tms: TrustedMetadataSet, local: LocalState | None) -> None:
+        """Load the mirror's snapshot (rollback protection), then the one the timestamp names."""
+        meta = tms.timestamp.snapshot_meta
+        if (
+            local is not None
+            and local.snapshot is not None
+            and _load_local(lambda d: tms.update_snapshot(d, trusted=True), local.snapshot)
+            and tms.snapshot.version == meta.version
+        ):
+            return  # the mirror has it
+        name = layout.metadata_filename("snapshot", meta.version)
+        data = self._get(name, meta.length or self.limits.snapshot_max_bytes, "refresh")
+        try:
+            tms.update_snapshot(data)
+        except RepositoryError as exc:
+            raise from_tuf(exc, "refresh", self.mirror.metadata_url + name) from exc
+        self.metadata[name] = data
+
+    def _newest_local_root(self) -> bytes:
+        versions = self.tree.root_versions()
+        data = (
+            self.tree.read_metadata(layout.metadata_filename("root", versions[-1]))
+            if versions
+            else None
+        )
+        if data is None:
+            raise SetupError(
+                f"{self.tree.root} has no tuf/N.root.json yet: for the first sync, give the "
+                "index's root.json (obtained out of band) with --root"
+            )
+        return data
+
+    def _older_roots(self, trusted_root: bytes, version: int) -> None:
+        """The trusted root and the versions below it, where the mirror lacks them.
+
+        Clients pinned to an older root walk the chain from it, so the mirror serves
+        every version. Older ones cannot be verified *from* the trusted root; they are
+        accepted when the chain from ``1.root.json`` through them reaches exactly it.
+        """
+        have = set(self.tree.root_versions())
+        if version not in have:
+            self.metadata[layout.metadata_filename("root", version)] = trusted_root
+        missing = [v for v in range(1, version) if v not in have]
+        if not missing:
+            return
+        chain = {}
+        for v in range(1, version):
+            name = layout.metadata_filename("root", v)
+            local = self.tree.read_metadata(name) if v in have else None
+            chain[v] = local or self._get(name, self.limits.root_max_bytes, "refresh")
+        try:
+            older = TrustedMetadataSet(chain[1], EnvelopeType.METADATA)
+            for v in range(2, version):
+                older.update_root(chain[v])
+            older.update_root(trusted_root)
+        except (RepositoryError, ValueError) as exc:
+            raise VerificationError(
+                f"{self.mirror.metadata_url}: root versions 1 to {version - 1} do not lead to "
+                f"the trusted root (version {version}): {exc}"
+            ) from exc
+        for v in missing:
+            self.metadata[layout.metadata_filename("root", v)] = chain[v]
+
+    def _newer_roots(self, tms: TrustedMetadataSet) -> None:
+        """Newer root versions from upstream, each verified by the one before."""
+        first = tms.root.version + 1
+        for version in range(first, first + self.limits.max_root_rotations):
+            name = layout.metadata_filename("root", version)
+            url = self.mirror.metadata_url + name
+            try:
+                data = self.fetcher.download_bytes(url, self.limits.root_max_bytes)
+            except DownloadHTTPError as exc:
+                if exc.status_code in (403, 404):
+                    return  # no newer root: the normal end of the chain
+                raise from_tuf(exc, "refresh", url) from exc
+            except DownloadError as exc:
+                raise from_tuf(exc, "refresh", url) from exc
+            try:
+                tms.update_root(data)
+            except RepositoryError as exc:
+                raise from_tuf(exc, "refresh", url) from exc
+            self.metadata[name] = data
+            self.newest_root = data
+
+    def _verify_targets_roles(
+        self, trusted: _Trusted, rescan: _Rescan
+    ) -> dict[str, tuple[Targets, bool]]:
+        """Verify the delegated roles this sync needs: role -> (metadata, changed).
+
+        Changed roles are fetched from upstream (hash bins in parallel); unchanged ones
+        are read back from the mirror, and verified again, only when the pages they
+        list must be checked (``rescan``). The walk follows the delegations from
+        ``targets``, so it needs no knowledge of the bins beyond what they sign.
+        """
+        roles: dict[str, tuple[Targets, bool]] = {}
+        queue: deque[tuple[str, str, bytes | None]] = deque([(Targets.type, Root.type, None)])
+        while queue:
+            role, parent, data = queue.popleft()
+            md = self._load_role(trusted, role, parent, data)
+            roles[role] = (md, role in trusted.changed)
+            if md.delegations is None:
+                continue
+            queue.extend((child, role, None) for child in md.delegations.roles or {})
+            succinct = md.delegations.succinct_roles
+            if succinct is None:
+                continue
+            children = list(succinct.get_roles())
+            wanted = (
+                set(children)
+                if rescan.all
+                else {
+                    succinct.get_role_for_target(layout.page_target(project, form))
+                    for project in rescan.projects
+                    for form in layout.PAGE_FORMS
+                }
+            )
+            load = [c for c in children if c in trusted.changed or c in wanted]
+            fetch = [c for c in load if c in trusted.changed]
+            self.progress(
+                f"{role}: {len(fetch)} of {len(children)} delegated roles changed, "
+                f"{len(load) - len(fetch)} unchanged to re-check"
+            )
+            downloads = _parallel(self._fetch_role(trusted), fetch, self.options.jobs)
+            fetched = dict(zip(fetch, downloads, strict=True))
+            queue.extend((child, role, fetched.get(child)) for child in load)
+        return roles
+
+    def _fetch_role(self, trusted: _Trusted) -> Callable[[str], bytes]:
+        def fetch(role: str) -> bytes:
+            meta = trusted.tms.snapshot.meta[f"{role}.json"]
+            limit = meta.length or self.limits.targets_max_bytes
+            return self._get(trusted.filename(role), limit, "lookup")
+
+        return fetch
+
+    def _load_role(self, trusted: _Trusted, role: str, parent: str, data: bytes | None) -> Targets:
+        name = trusted.filename(role)
+        if data is None and role not in trusted.changed:
+            local = self.tree.read_metadata(name)
+            if local is not None and _load_local(
+                lambda d: _update_role(trusted.tms, role, parent, d), local, expired_ok=False
+            ):
+                return trusted.tms[role]  # type: ignore[return-value]
+            trusted.changed.add(role)  # missing or damaged on the mirror: copy it again
+        if data is None:
+            data = self._fetch_role(trusted)(role)
+        try:
+            _update_role(trusted.tms, role, parent, data)
+        except RepositoryError as exc:
+            raise from_tuf(exc, "lookup", self.mirror.metadata_url + name) from exc
+        self.metadata[name] = data
+        return trusted.tms[role]  # type: ignore[return-value]
+
+    # -- pages and files ---------------------------------------------------------------
+
+    def _pages_to_sync(
+        self, roles: dict[str, tuple[Targets, bool]], rescan: _Rescan
+    ) -> dict[str, list[_Page]]:
+        """Page targets to bring over, by project.
+
+        In a changed bin: pages whose copy is not on the mirror, or whose live page is
+        not the signed one. In any bin: pages of projects the last sync did not cover.
+        """
+        selected = self.options.projects
+        by_project: dict[str, list[_Page]] = {}
+        for md, role_changed in roles.values():
+            for path, target in md.targets.items():
+                try:
+                    project = layout.parse_page_target(path).project
+                except layout.LayoutError:
+                    continue  # not a page: nothing a client of this layout asks for
+                if selected is not None and project not in selected:
+                    continue
+                if "sha256" not in target.hashes:
+                    # DESIGN §3: a page target's one hash is its sha256, which names the copy.
+                    self.report.unverifiable.append(f"{path}: signed without a sha256")
+                    continue
+                page = _Page(path, target, recheck=project in rescan)
+                if page.recheck or (role_changed and self._stale(page)):
+                    by_project.setdefault(project, []).append(page)
+        return by_project
+
+    def _stale(self, page: _Page) -> bool:
+        if self.tree.size(page.copy) != page.target.length:
+            return True
+        if not self.options.live_pages:
+            return False
+        live = self.tree.read(page.target_path)
+        return live is None or hashlib.sha256(live).hexdigest() != page.target.hashes["sha256"]
+
+    def _sync_projects(self, pages: dict[str, list[_Page]]) -> list[_ProjectResult]:
+        results = []
+        items = sorted(pages.items())
+        for done, result in enumerate(_parallel(self._sync_project, items, self.options.jobs), 1):
+            results.append(result)
+            report = self.report
+            report.pages += result.pages
+            report.files += result.files
+            report.file_bytes += result.file_bytes
+            report.files_present += result.files_present
+            report.unverifiable += result.unverifiable
+            report.outside_packages += result.outside_packages
+            report.missing_files += result.missing_files
+            if done == len(items) or done % 100 == 0:
+                self.progress(f"projects {done}/{len(items)}")
+        return results
+
+    def _sync_project(self, item: tuple[str, list[_Page]]) -> _ProjectResult:
+        """Verify a project's pages, then copy their files, then write the page copies."""
+        project, pages = item
+        result = _ProjectResult()
+        fresh: dict[str, bytes] = {}
+        seen: set[str] = set()
+        for page in pages:
+            data = self.tree.read(page.copy)
+            if data is None or not _matches(page.target, data):
+                data = self._get_page(page)
+                fresh[page.copy] = data
+            result.live[page.target_path] = data
+            if (page.copy in fresh or page.recheck) and (
+                self.options.packages or self.options.check_files
+            ):
+                self._sync_files(project, page.target_path, data, result, seen)
+        for copy, data in fresh.items():
+            self.tree.write(copy, data)
+            result.pages.append(copy)
+        return result
+
+    def _get_page(self, page: _Page) -> bytes:
+        url = self.mirror.targets_url + page.copy
+        data = self._get(page.copy, page.target.length, "download", self.mirror.targets_url)
+        try:
+            page.target.verify_length_and_hashes(data)
+        except RepositoryError as exc:
+            raise from_tuf(exc, "download", url) from exc
+        return data
+
+    def _sync_files(
+        self, project: str, target_path: str, data: bytes, result: _ProjectResult, seen: set[str]
+    ) -> None:
+        """Copy (or, for an overlay, look for) every file the verified page links to."""
+        page_url = self.mirror.page_url(project)
+        form = posixpath.basename(target_path)
+        try:
+            page = parse_page(data, form, page_url + form)
+        except PageError as exc:
+            raise InvalidPageError(str(exc)) from exc
+        for link in page.files:
+            for expected in _expected_files(link, target_path, result.unverifiable):
+                try:
+                    rel = packages_path(page_url, expected.url)
+                except ValueError as exc:
+                    raise InvalidPageError(f"{target_path}: {exc}") from exc
+                if rel is None:
+                    result.outside_packages.append(f"{target_path}: {expected.url}")
+                    continue
+                if rel in seen:
+                    continue
+                seen.add(rel)
+                size = self.tree.size(f"packages/{rel}")
+                if size is not None and expected.size in (None, size):
+                    result.files_present += 1
+                elif not self.options.packages:
+                    result.missing_files.append(f"packages/{rel}")
+                else:
+                    dest = self.tree.packages_dir / rel
+                    urls = file_urls(page_url, expected.url, [self.mirror])
+                    expected = replace(expected, filename=dest.name)
+                    fetch_file(
+                        self.fetcher, expected, urls, dest.parent, self.limits.file_max_bytes
+                    )
+                    result.files.append(f"packages/{rel}")
+                    result.file_bytes += dest.stat().st_size
+
+    # -- switching ---------------------------------------------------------------------
+
+    def _switch(self, trusted: _Trusted) -> None:
+        """Write role files, the snapshot and roots, then ``timestamp.json`` last."""
+        files = dict(self.metadata)
+        timestamp = files.pop(layout.metadata_filename("timestamp"), None)
+        snapshot_name = layout.metadata_filename("snapshot", trusted.tms.snapshot.version)
+        roots = sorted(
+            (int(name.split(".", 1)[0]), name) for name in files if name.endswith(".root.json")
+        )
+        order = [n for n in sorted(files) if n != snapshot_name and not n.endswith(".root.json")]
+        order += [snapshot_name] if snapshot_name in files else []
+        for name in order:
+            self.tree.write_metadata(name, files[name], compress=self.options.compress)
+        for version, name in roots:
+            if self.tree.read_metadata(name) != files[name]:  # a pinned root it had already
+                self.tree.write_metadata(name, files[name], compress=self.options.compress)
+                self.report.roots.append(version)
+        root_copy = layout.metadata_filename("root")
+        if self.tree.read_metadata(root_copy) != self.newest_root:
+            self.tree.write_metadata(root_copy, self.newest_root, compress=False)
+        self.tree.sync_dir(self.tree.metadata_dir)
+        if timestamp is not None:
+            self.tree.write_metadata(
+                layout.metadata_filename("timestamp"), timestamp, compress=False
+            )
+        self.report.roles = order
+
+    def _update_live_pages(
+        self,
+        results: list[_ProjectResult],
+        roles: dict[str, tuple[Targets, bool]],
+        local: LocalState,
+        rescan: _Rescan,
+    ) -> None:
+        """``simple/<p>/index.*`` = the signed copies, for installers without TUF."""
+        if not self.options.live_pages:
+            return
+        touched = False
+        for result in results:
+            for target_path, data in result.live.items():
+                if self.tree.read(target_path) != data:
+                    self.tree.write(target_path, data)
+                    touched = True
+        for path in sorted(self._gone_pages(roles, local, rescan)):
+            if self.tree.remove(path):
+                self.report.live_pages_removed.append(path)
+                touched = True
+        if touched or not (self.tree.simple_dir / "index.html").exists():
+            self.tree.write_project_listing()
+
+    def _gone_pages(
+        self, roles: dict[str, tuple[Targets, bool]], local: LocalState, rescan: _Rescan
+    ) -> set[str]:
+        """Live pages no bin lists any more (the project is gone upstream).
+
+        Candidates are what the changed bins listed before, plus every live page of the
+        projects checked again (``rescan``), whose bins are all loaded.
+        """
+        listed = {path for md, _changed in roles.values() for path in md.targets}
+        candidates: set[str] = set()
+        for role, (_md, role_changed) in roles.items():
+            if role_changed and role in local.versions:
+                old = self.tree.read_metadata(layout.metadata_filename(role, local.versions[role]))
+                candidates |= _target_paths(old)
+        projects = self.tree.projects() if rescan.all else sorted(rescan.projects)
+        candidates |= {
+            f"{layout.SIMPLE_DIR}/{p}/{form}" for p in projects for form in layout.PAGE_FORMS
+        }
+        selected = self.options.projects
+        gone = set()
+        for path in candidates - listed:
+            with contextlib.suppress(layout.LayoutError):
+                project = layout.parse_page_target(path).project
+                if selected is None or project in selected:
+                    gone.add(path)
+        return gone
+
+    # -- fetching ------------------------------------------------------------------------
+
+    def _get(self, name: str, max_length: int, phase: Phase, base: str | None = None) -> bytes:
+        """``name`` under the upstream's ``tuf/`` (or ``base``); a client error on failure."""
+        url = (base or self.mirror.metadata_url) + name
+        try:
+            return self.fetcher.download_bytes(url, max_length)
+        except DownloadError as exc:
+            raise from_tuf(exc, phase, url) from exc
+
+
+def _update_role(tms: TrustedMetadataSet, role: str, parent: str, data: bytes) -> None:
+    if role == Targets.type:
+        tms.update_targets(data)
+    else:
+        tms.update_delegated_targets(data, role, parent)
+
+
+def _load_local(update: Callable[[bytes], object], data: bytes, expired_ok: bool = True) -> bool:
+    """Load the mirror's own metadata as trusted state, as ngclient loads its cache.
+
+    An expired timestamp or snapshot still guards against rollback, so it counts as
+    loaded; anything that no longer verifies (keys rotated, a damaged file) is ignored
+    and fetched anew.
+    """
+    try:
+        update(data)
+    except ExpiredMetadataError:
+        return expired_ok
+    except (RepositoryError, ValueError):
+        return False
+    return True
+
+
+def _matches(target: TargetFile, data: bytes) -> bool:
+    try:
+        target.verify_length_and_hashes(data)
+    except RepositoryError:
+        return False
+    return True
+
+
+def _expected_files(
+    link: FileLink, target_path: str, unverifiable: list[str]
+) -> Iterable[ExpectedFile]:
+    """A link's distribution file and PEP 658 metadata file, where they can be verified."""
+    try:
+        yield ExpectedFile.distribution(link, target_path)
+    except NoHashError:
+        unverifiable.append(f"{target_path}: {link.filename}")
+        return
+    if link.core_metadata is not False:
+        try:
+            yield ExpectedFile.core_metadata(link, target_path)
+        except NoHashError:
+            unverifiable.append(f"{target_path}: {link.filename}.metadata")
+
+
+def _target_paths(data: bytes | None) -> set[str]:
+    """Target paths of a bin the mirror served before (only to find removed pages)."""
+    if data is None:
+        return set()
+    try:
+        return set(Metadata[Targets].from_bytes(data).signed.targets)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
+def _parallel(func: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> Iterator[_R]:
+    """``map(func, items)`` on ``jobs`` threads, in order; the first error cancels the rest."""
+    if jobs == 1 or len(items) <= 1:
+        yield from map(func, items)
+        return
+    with ThreadPoolExecutor(jobs) as pool:
+        futures: list[Future[_R]] = [pool.submit(func, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()

@@ -1,0 +1,97 @@
+"""What a mirror sync has to copy: pure decisions, no I/O.
+
+A sync copies the upstream index's signed files verbatim, so a mirror's clients can
+verify them exactly as they would upstream's. What to copy follows from values the
+sync has already verified: the versions in the new snapshot against the mirror's
+current one, the page hashes in the bins, and the file links on verified pages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
+
+from .. import layout
+
+__all__ = [
+    "ALL_PROJECTS",
+    "Coverage",
+    "changed_roles",
+    "packages_path",
+    "page_copy_path",
+]
+
+#: The ``/packages/`` segment DESIGN §6 maps onto every mirror's ``packages/``.
+_PACKAGES = "/packages/"
+_UNSAFE_SEGMENT = re.compile(r"^(\.{1,2}|)$")
+ALL_PROJECTS = "*"
+
+
+def changed_roles(old: Mapping[str, int], new: Mapping[str, int]) -> list[str]:
+    """Roles whose version in the new snapshot is not the one the mirror serves."""
+    return sorted(role for role, version in new.items() if old.get(role) != version)
+
+
+def page_copy_path(target_path: str, sha256: str) -> str:
+    """``simple/<p>/<sha256>.<form>``: the consistent-snapshot copy clients download."""
+    page = layout.parse_page_target(target_path)
+    return f"{layout.SIMPLE_DIR}/{page.project}/{layout.consistent_name(page.form, sha256)}"
+
+
+def packages_path(page_url: str, link_url: str) -> str | None:
+    """Where a file link lands under a mirror's ``packages/``, or None if it cannot.
+
+    The link resolves against its page's URL; the part after the *last* ``/packages/``
+    segment (as the client's ``file_urls`` cuts it) is the file's place under every
+    mirror's ``packages/``, percent-decoded as a web server maps it to disk. Links
+    outside a ``packages/`` tree stay where they are (clients fetch them from their
+    own URL), so None. A path that could leave ``packages/`` raises ValueError.
+    """
+    path = urlsplit(urljoin(page_url, link_url)).path
+    cut = path.rfind(_PACKAGES)
+    if cut == -1:
+        return None
+    rest = unquote(path[cut + len(_PACKAGES) :])
+    segments = rest.split("/")
+    if any(_UNSAFE_SEGMENT.match(s) or "\\" in s or "\x00" in s for s in segments):
+        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/")
+    return "/".join(segments)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a completed sync put on the mirror: which projects, and whether files too.
+
+    Kept between runs (outside the mirror directory), so an incremental sync knows
+    it may skip the bins that did not change: their pages and files are already there
+    if the last sync covered at least what this one asks for.
+    """
+
+    projects: frozenset[str] | None  # None: every project
+    packages: bool
+
+    @classmethod
+    def of(cls, projects: Iterable[str] | None, packages: bool) -> Coverage:
+        return cls(None if projects is None else frozenset(projects), packages)
+
+    def covers(self, wanted: Coverage) -> bool:
+        if wanted.packages and not self.packages:
+            return False
+        if self.projects is None:
+            return True
+        return wanted.projects is not None and wanted.projects <= self.projects
+
+    def to_dict(self) -> dict[str, object]:
+        projects = ALL_PROJECTS if self.projects is None else sorted(self.projects)
+        return {"projects": projects, "packages": self.packages}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Coverage:
+        projects = data.get("projects")
+        if projects == ALL_PROJECTS:
+            return cls(None, bool(data.get("packages")))
+        if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
+            raise ValueError("coverage 'projects' must be '*' or a list of names")
+        return cls(frozenset(projects), bool(data.get("packages")))

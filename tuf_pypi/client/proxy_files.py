@@ -1,0 +1,102 @@
+"""The proxy's store of verified files: downloaded once, checked once, served many times.
+
+Every file is fetched with :meth:`Client.download` (or ``download_metadata``), which
+streams it to a temporary file and renames it into place only once its bytes match the
+sha256 (and size) the verified page gives. So the store never holds an unverified file
+under its real name, and the proxy serves nothing else.
+
+Files are kept by content, ``<dir>/<sha256>/<filename>``: a path always means the same
+bytes, whichever page or refresh asked for it, so it outlives the view that verified it.
+Installers fetch the same file many times (HEAD, then ranges; or one install per
+environment), and hashing a large wheel on every request would cost more than serving
+it; so once a file verified in this process, later requests only check that its size,
+mtime and inode have not changed, and anything else is verified again from scratch.
+
+Concurrent requests for one file wait for one download instead of starting their own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .index import Client, VerifiedPage
+from .proxy_pages import OfferedFile
+
+__all__ = ["VerifiedFile", "VerifiedFiles"]
+
+
+@dataclass(frozen=True)
+class VerifiedFile:
+    """A file on disk whose bytes matched ``sha256``; ``size`` is its length."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> _Stamp:
+        stat = path.stat()
+        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+class VerifiedFiles:
+    """Verified distribution and ``.metadata`` files under ``directory``. Thread-safe."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._verified: dict[Path, _Stamp] = {}
+        self._downloads: dict[Path, threading.Lock] = {}
+
+    def get(self, client: Client, page: VerifiedPage, offered: OfferedFile) -> VerifiedFile:
+        """The verified copy of ``offered`` (a file of ``page``), downloading it if needed.
+
+        Raises the client's errors (:class:`AllMirrorsFailedError` when no mirror
+        delivers the right bytes).
+        """
+        sha256 = offered.sha256
+        dest_dir = self.directory / sha256[:2] / sha256
+        path = dest_dir / offered.filename
+        known = self._known(path)
+        if known is not None:
+            return VerifiedFile(path, sha256, known.size)
+        with self._download_lock(path):
+            known = self._known(path)  # another request may have just verified it
+            if known is None:
+                if offered.metadata:
+                    client.download_metadata(page, offered.link, dest_dir)
+                else:
+                    client.download(page, offered.link, dest_dir)
+                known = _Stamp.of(path)
+                with self._lock:
+                    self._verified[path] = known
+            return VerifiedFile(path, sha256, known.size)
+
+    def _known(self, path: Path) -> _Stamp | None:
+        """The stamp of ``path`` if it verified in this process and has not changed."""
+        with self._lock:
+            stamp = self._verified.get(path)
+        if stamp is None:
+            return None
+        try:
+            if _Stamp.of(path) == stamp:
+                return stamp
+        except OSError:
+            pass
+        with self._lock:
+            self._verified.pop(path, None)
+        return None
+
+    def _download_lock(self, path: Path) -> threading.Lock:
+        with self._lock:
+            return self._downloads.setdefault(path, threading.Lock())

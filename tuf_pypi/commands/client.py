@@ -1,0 +1,160 @@
+"""Commands for installers and users: download files, verified end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .. import layout
+from ..client import Client, ClientError, Limits, VerifiedPage
+from ..pages import FileLink
+from ._common import EXIT_FAILED, EXPECTED_ERRORS, echo_json, fail_cleanly, json_option
+
+__all__ = ["COMMANDS", "release_of"]
+
+EXPECTED_ERRORS.append(ClientError)
+
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
+
+
+def _default_cache_dir(root: bytes) -> Path:
+    """One cache per pinned root, under ``$XDG_CACHE_HOME/tuf-pypi`` (``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tuf-pypi" / hashlib.sha256(root).hexdigest()[:16]
+
+
+def release_of(filename: str) -> tuple[str, str] | None:
+    """``(normalized name, version)`` of a wheel or sdist file name, else None.
+
+    Wheels are ``{name}-{version}-{tags}.whl`` with ``-`` escaped in both parts, so
+    the first two fields are exact. Sdists are ``{name}-{version}.tar.gz|.zip``;
+    legacy sdists may keep ``-`` in the name, so the version is the last field.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[: -len(".whl")].split("-")
+        if len(parts) in (5, 6):
+            return layout.normalize(parts[0]), parts[1]
+        return None
+    for suffix in _SDIST_SUFFIXES:
+        if filename.endswith(suffix):
+            name, dash, version = filename[: -len(suffix)].rpartition("-")
+            return (layout.normalize(name), version) if dash and name and version else None
+    return None
+
+
+def _parse_requirement(requirement: str, filename: str | None) -> tuple[str, str | None]:
+    name, eq, version = requirement.partition("==")
+    name, version = name.strip(), version.strip()
+    if not name or (eq and not version):
+        raise click.UsageError(f"REQUIREMENT {requirement!r} is not NAME==VERSION or NAME")
+    if not eq and filename is None:
+        raise click.UsageError("give NAME==VERSION, or NAME with --filename FILE")
+    return name, version or None
+
+
+def _select(page: VerifiedPage, version: str | None, filename: str | None) -> list[FileLink]:
+    if filename is not None:
+        return [page.link(filename)]
+    assert version is not None
+    wanted = (page.project, version.lower())
+    return [
+        link
+        for link in page.page.files
+        if (release := release_of(link.filename)) is not None
+        and (release[0], release[1].lower()) == wanted
+    ]
+
+
+@click.command()
+@click.option(
+    "--mirror",
+    "mirrors",
+    metavar="URL",
+    multiple=True,
+    required=True,
+    help="Base URL of a copy of the index (serving tuf/, simple/, packages/). "
+    "Repeat for failover; tried in the order given.",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The pinned trusted root.json. Trust starts here, never from the network.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TUF_PYPI_CACHE",
+    help="Trusted metadata cache (shareable between processes). "
+    "Default: ~/.cache/tuf-pypi/<hash of the root>. [env TUF_PYPI_CACHE]",
+)
+@click.option(
+    "-d",
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory the verified files are written to.",
+)
+@click.option("--filename", metavar="FILE", help="Download only this file of the project's page.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait to connect, and between reads, before trying the next mirror.",
+)
+@json_option
+@click.argument("requirement")
+@fail_cleanly
+def download(
+    mirrors: tuple[str, ...],
+    root: Path,
+    cache: Path | None,
+    dest: Path,
+    filename: str | None,
+    timeout: float,
+    as_json: bool,
+    requirement: str,
+) -> None:
+    """Download the files of REQUIREMENT (NAME==VERSION), verified end to end.
+
+    The project's page is verified through TUF from --root; each file must match
+    the sha256 (and size) the verified page gives. With --filename, REQUIREMENT
+    may be just NAME. Failures on one mirror move on to the next. Exits 0 only
+    when every file was verified; 1 otherwise, with one line per failure.
+    """
+    name, version = _parse_requirement(requirement, filename)
+    root_bytes = root.read_bytes()
+    limits = Limits(connect_timeout=timeout, read_timeout=timeout)
+    with Client(
+        mirrors, root_bytes, cache or _default_cache_dir(root_bytes), limits=limits
+    ) as client:
+        page = client.page(name)
+        links = _select(page, version, filename)
+        if not links:
+            raise ClientError(f"{page.target_path}: no files of {page.project} {version}")
+        done: list[dict[str, object]] = []
+        failed: list[dict[str, object]] = []
+        for link in links:
+            try:
+                path = client.download(page, link, dest)
+            except ClientError as exc:
+                failed.append({"filename": link.filename, "error": str(exc), "kind": exc.kind})
+                if not as_json:  # the message names the file
+                    click.echo(f"error: {exc}", err=True)
+                continue
+            done.append({"filename": link.filename, "path": str(path), "sha256": link.sha256})
+            if not as_json:
+                click.echo(f"verified {path}")
+    if as_json:
+        echo_json({"ok": not failed, "downloaded": done, "failed": failed})
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+COMMANDS = [download]

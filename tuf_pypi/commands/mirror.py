@@ -1,0 +1,358 @@
+"""Commands for mirror operators (and index admins cleaning up): gc, mirror sync/overlay."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from tuf.api.metadata import Metadata
+
+from .. import layout
+from ..client import ClientError
+from ..client.mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
+from ..repository import RepositoryStorage
+from ..repository.gc import DEFAULT_GRACE, collect_garbage
+from ..repository.publisher import utcnow
+from ._common import (
+    DURATION,
+    EXIT_FAILED,
+    check_keys_outside,
+    echo_json,
+    fail_cleanly,
+    json_option,
+    repo_option,
+)
+from .repository import state_option
+
+__all__ = ["COMMANDS"]
+
+wait_option = click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Fail at once if a publish, sync or gc holds the lock, instead of waiting.",
+)
+
+keys_dir_for_lock = click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("keys"),
+    show_default=True,
+    envvar="TUF_PYPI_KEYS_DIR",
+    help="Holds publish.lock unless --state-dir is given (no key is read). [env TUF_PYPI_KEYS_DIR]",
+)
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+@click.command()
+@repo_option
+@click.option(
+    "--grace",
+    type=DURATION,
+    default=f"{DEFAULT_GRACE.days}d",
+    show_default=True,
+    help="Keep what a snapshot superseded less than this long ago still references.",
+)
+@keys_dir_for_lock
+@state_option
+@wait_option
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@json_option
+@fail_cleanly
+def gc(
+    repo: Path,
+    grace: timedelta,
+    keys_dir: Path,
+    state_dir: Path | None,
+    no_wait: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Delete metadata and page copies that no client can still need.
+
+    Removes N.snapshot/targets/bins/bin-X.json and simple/<p>/<sha256>.index.*
+    files that no live snapshot references: a snapshot is live while it is the
+    current one or was superseded less than --grace ago. Files newer than
+    --grace are always kept. Never deletes a root version, root.json,
+    timestamp.json, the live index pages or packages/. Takes the publisher lock
+    (<state-dir or keys-dir>/publish.lock), so it never races a publish or a
+    mirror sync using the same --state-dir. Run it from cron, e.g. daily.
+    """
+    lock_dir = state_dir or keys_dir
+    check_keys_outside(repo, lock_dir)
+    report = collect_garbage(
+        RepositoryStorage(repo),
+        lock_dir / "publish.lock",
+        utcnow(),
+        grace,
+        dry_run=dry_run,
+        wait_for_lock=not no_wait,
+    )
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for name in report.deleted_metadata:
+        click.echo(f"{verb} tuf/{name}")
+    for path in report.deleted_pages:
+        click.echo(f"{verb} {path}")
+    click.echo(
+        f"{verb} {len(report.deleted_metadata)} metadata files and "
+        f"{len(report.deleted_pages)} page copies ({_size(report.bytes_freed)}); kept "
+        f"{report.kept_metadata} and {report.kept_pages} (live snapshots: "
+        f"{', '.join(map(str, report.live_snapshots))})"
+    )
+
+
+# -- mirror sync / overlay -------------------------------------------------------------
+
+from_option = click.option(
+    "--from",
+    "upstream",
+    required=True,
+    metavar="URL",
+    help="Base URL of the index (or mirror) to copy: the URL holding tuf/ and simple/.",
+)
+root_option = click.option(
+    "--root",
+    "root_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The index's root.json, obtained out of band. Needed for the first sync; later "
+    "syncs trust the newest root the mirror already has.",
+)
+mirror_state_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Lock and sync state, outside the mirror (default: .<name>.tuf-pypi beside it). "
+    "Give 'tuf-pypi gc' the same --state-dir.",
+)
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Downloads at once.",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+
+
+def _served_timestamp(directory: Path) -> str:
+    try:
+        data = (directory / layout.METADATA_DIR / "timestamp.json").read_bytes()
+        return f"timestamp v{Metadata.from_bytes(data).signed.version}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no timestamp (nothing to serve yet)"
+
+
+def _run_sync(directory: Path, as_json: bool, sync: Callable[[], SyncReport]) -> SyncReport:
+    """Run a sync; on a refusal, say what the mirror still serves, then exit 1."""
+    before = _served_timestamp(directory)
+    try:
+        report = sync()
+    except ClientError as exc:
+        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {directory} is unchanged: it still serves {before}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        echo_json(report.to_dict())
+    return report
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    return None if quiet else (lambda line: click.echo(line, err=True))
+
+
+def _summary(report: SyncReport, directory: Path) -> None:
+    if report.switched:
+        state = f"timestamp v{report.previous_timestamp or 0} -> v{report.timestamp}"
+    else:
+        state = f"up to date at timestamp v{report.timestamp}"
+    click.echo(
+        f"{directory}: {state}; copied {_metadata_count(report)} metadata files, "
+        f"{len(report.pages)} page copies, {len(report.files)} files "
+        f"({_size(report.file_bytes)}); {report.files_present} files already there"
+    )
+    if report.live_pages_removed:
+        click.echo(f"removed {len(report.live_pages_removed)} pages gone upstream")
+    if report.unverifiable:
+        click.echo(
+            f"warning: {len(report.unverifiable)} links have no sha256; no client can "
+            "verify them, so they were not copied",
+            err=True,
+        )
+    if report.outside_packages:
+        click.echo(
+            f"note: {len(report.outside_packages)} links point outside packages/; clients "
+            "fetch those from the link's own URL",
+            err=True,
+        )
+
+
+def _metadata_count(report: SyncReport) -> int:
+    return len(report.roles) + len(report.roots) + (1 if report.switched else 0)
+
+
+def _projects(names: tuple[str, ...]) -> frozenset[str] | None:
+    if not names:
+        return None
+    projects = set()
+    for name in names:
+        normalized = layout.normalize(name.strip())
+        if not layout.is_normalized(normalized):
+            raise click.BadParameter(
+                f"{name!r} is not a valid project name", param_hint="--project"
+            )
+        projects.add(normalized)
+    return frozenset(projects)
+
+
+@click.group()
+def mirror() -> None:
+    """Copy a signed index to a mirror that clients can verify (see docs/mirror.md)."""
+
+
+@mirror.command()
+@from_option
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The mirror directory (created if missing); serve it with nginx/tuf-pypi.conf.",
+)
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="NAME",
+    help="Mirror only this project (repeatable; normalized). Default: every project.",
+)
+@root_option
+@mirror_state_option
+@click.option("--no-packages", is_flag=True, help="Copy metadata and pages only, not the files.")
+@click.option("--no-gzip", is_flag=True, help="Do not write N.<role>.json.gz siblings.")
+@jobs_option
+@wait_option
+@quiet_option
+@json_option
+@fail_cleanly
+def sync(
+    upstream: str,
+    dest: Path,
+    projects: tuple[str, ...],
+    root_file: Path | None,
+    state_dir: Path | None,
+    no_packages: bool,
+    no_gzip: bool,
+    jobs: int,
+    no_wait: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Copy the signed index at --from to --to, verifying everything first.
+
+    Copies the TUF metadata verbatim (the root chain, timestamp, snapshot and every
+    role file it names), the signed page copies and the files the pages link to
+    under packages/. Everything is verified before it becomes reachable, and
+    timestamp.json is replaced last, so clients of the mirror never see a half
+    synced state; on any failure the mirror keeps serving what it served before
+    (exit 1). Incremental: only what changed since the last sync is fetched. Run
+    it from cron; run 'tuf-pypi gc' on the mirror daily.
+    """
+    options = SyncOptions(
+        projects=_projects(projects),
+        packages=not no_packages,
+        compress=not no_gzip,
+        jobs=jobs,
+        state_dir=state_dir,
+    )
+    root = root_file.read_bytes() if root_file else None
+    report = _run_sync(
+        dest,
+        as_json,
+        lambda: sync_mirror(
+            upstream,
+            dest,
+            root=root,
+            options=options,
+            progress=_progress(quiet or as_json),
+            wait_for_lock=not no_wait,
+        ),
+    )
+    if not as_json:
+        _summary(report, dest)
+
+
+@mirror.command()
+@from_option
+@click.option(
+    "--web",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="bandersnatch's web/ directory (holding simple/ and packages/).",
+)
+@root_option
+@mirror_state_option
+@click.option("--no-gzip", is_flag=True, help="Do not write N.<role>.json.gz siblings.")
+@jobs_option
+@wait_option
+@quiet_option
+@json_option
+@fail_cleanly
+def overlay(
+    upstream: str,
+    web: Path,
+    root_file: Path | None,
+    state_dir: Path | None,
+    no_gzip: bool,
+    jobs: int,
+    no_wait: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Make a bandersnatch mirror usable by TUF clients.
+
+    bandersnatch regenerates the pages it serves, so they are not the bytes the
+    index signed. This adds the upstream's signed metadata (tuf/) and its signed
+    page copies (simple/<p>/<sha256>.index.*) for the projects present under
+    --web/simple/, verified. bandersnatch's own pages and packages/ are not
+    touched; TUF clients read the signed copies and fetch files from packages/.
+    Run it after each bandersnatch run.
+    """
+    options = SyncOptions(compress=not no_gzip, jobs=jobs, state_dir=state_dir)
+    root = root_file.read_bytes() if root_file else None
+    report = _run_sync(
+        web,
+        as_json,
+        lambda: overlay_mirror(
+            upstream,
+            web,
+            root=root,
+            options=options,
+            progress=_progress(quiet or as_json),
+            wait_for_lock=not no_wait,
+        ),
+    )
+    if not as_json:
+        _summary(report, web)
+        if report.missing_files:
+            click.echo(
+                f"note: {len(report.missing_files)} files on signed pages are not in "
+                f"{web}/packages/ yet; clients fetch those from the link's own URL",
+                err=True,
+            )
+
+
+COMMANDS = [gc, mirror]

@@ -1,0 +1,364 @@
+"""The publisher process: drain the queue in batches and sign each batch, one at a time.
+
+Each batch goes through the same steps, in this order:
+
+1. read the oldest pending entries (:meth:`QueueDatabase.claim`) and fold them into
+   the final state of each project they touch (:func:`plan_batch`);
+2. write those pages to ``simple/<project>/index.*`` (or remove them, for deletions),
+   each atomically;
+3. ``Publisher.publish(projects=...)``: page copies, bins, one snapshot, one timestamp;
+4. mark the entries published, recording the timestamp version (one transaction).
+
+Why a crash anywhere is harmless: until step 4 commits, the entries stay pending, and
+the next active publisher starts again from step 1 with the same entries (and maybe
+newer ones behind them). Step 2 then writes the bytes that are already there, and
+step 3 finds every page already signed with that hash and writes nothing (a publish
+with no change writes no metadata), or signs the newer state. Nothing is published
+twice with different content and nothing is lost; DESIGN §5.2 covers a crash inside
+step 3. The timestamp version recorded is the one that covers the entries either way.
+
+Only the holder of the publisher lock runs batches. Before writing metadata the
+storage asks the database whether this process still holds it (:class:`FencedStorage`),
+so a publisher cut off from the database stops before it can race its successor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .. import layout
+from ..keys import KeyFileError
+from ..localfs import write_atomic
+from ..repository import (
+    Publisher,
+    RepositoryStorage,
+    StorageError,
+    load_view,
+    repository_status,
+)
+from .batching import (
+    BatchLimits,
+    PendingSummary,
+    ProjectChange,
+    QueueEntry,
+    percentile,
+    plan_batch,
+)
+from .database import LeadershipLost, QueueDatabase, QueueError, QueueUnavailable, redact
+from .metrics import PublisherMetrics
+
+__all__ = [
+    "BatchResult",
+    "DaemonSettings",
+    "FencedStorage",
+    "PublisherBusy",
+    "QueueDaemon",
+]
+
+_log = logging.getLogger("tuf_pypi.publisher")
+#: Failures with a message that says it all (no traceback in the log).
+_EXPECTED = (QueueError, StorageError, KeyFileError, OSError, ValueError)
+
+
+class PublisherBusy(QueueError):
+    """Another publisher holds the lock (``--once`` does not wait for it)."""
+
+
+class FencedStorage(RepositoryStorage):
+    """Repository storage that checks the publisher lock before writing metadata.
+
+    The check costs a round trip to the database, so it runs before every snapshot
+    and timestamp (what makes a publish visible) and at most every ``interval``
+    seconds for other metadata files. Page writes are left alone: they go through
+    ``write_atomic``, which the publisher batches when it is not overridden.
+    """
+
+    def __init__(self, root: Path, check: Callable[[], None], interval: float = 0.25) -> None:
+        super().__init__(root)
+        self.check = check
+        self.interval = interval
+        self._checked = -float("inf")
+
+    def write_metadata(self, filename: str, data: bytes) -> None:
+        now = time.monotonic()
+        if (
+            filename == layout.metadata_filename("timestamp")
+            or ".snapshot." in filename
+            or now - self._checked >= self.interval
+        ):
+            self.check()
+            self._checked = now
+        super().write_metadata(filename, data)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """How the publisher paces itself (seconds)."""
+
+    limits: BatchLimits = field(default_factory=BatchLimits)
+    #: How often an idle active publisher looks for entries, and a standby for the lock.
+    poll: float = 0.5
+    #: How long published entries stay in the queue table (for audits) before purging.
+    keep: float = 7 * 86400.0
+    #: How often to re-sign expiring roles, purge old entries and update the expiry gauges.
+    housekeeping: float = 300.0
+    #: Re-sign online roles expiring within this many seconds (None: leave it to cron).
+    refresh_within: float | None = 12 * 3600.0
+    #: Longest wait between retries after a failure.
+    max_backoff: float = 30.0
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did."""
+
+    entries: int
+    projects: int
+    superseded: int
+    timestamp_version: int
+    wrote_metadata: bool
+    lags: tuple[float, ...]
+    seconds: float
+
+    def summary(self) -> str:
+        signed = (
+            f"timestamp v{self.timestamp_version}"
+            if self.wrote_metadata
+            else f"already signed (timestamp v{self.timestamp_version})"
+        )
+        lag = ""
+        if self.lags:
+            p50, p99 = percentile(self.lags, 50), percentile(self.lags, 99)
+            lag = f"; lag p50 {p50:.2f} s, p99 {p99:.2f} s"
+        extra = f", {self.superseded} superseded" if self.superseded else ""
+        return (
+            f"published {self.entries} updates of {self.projects} projects{extra}: "
+            f"{signed} in {self.seconds:.2f} s{lag}"
+        )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class QueueDaemon:
+    """Runs batches while this process holds the publisher lock; stands by otherwise.
+
+    ``connect`` opens a queue connection (called again after a connection is lost);
+    ``make_publisher`` builds the :class:`Publisher` over the storage given (keys
+    are opened once per process, not per batch).
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], QueueDatabase],
+        repo: Path,
+        make_publisher: Callable[[RepositoryStorage], Publisher],
+        settings: DaemonSettings | None = None,
+        metrics: PublisherMetrics | None = None,
+    ) -> None:
+        self.connect = connect
+        self.settings = settings or DaemonSettings()
+        self.metrics = metrics or PublisherMetrics()
+        self.storage = FencedStorage(repo, self._check_leadership)
+        self.publisher = make_publisher(self.storage)
+        self._queue: QueueDatabase | None = None
+        self._last_housekeeping = -float("inf")
+
+    # -- the queue connection and the lock ---------------------------------------------
+
+    def _connection(self) -> QueueDatabase:
+        if self._queue is None:
+            queue = self.connect()
+            try:
+                queue.ensure_schema()
+            except BaseException:
+                queue.close()
+                raise
+            self._queue = queue
+        return self._queue
+
+    def _check_leadership(self) -> None:
+        if self._queue is None:
+            raise LeadershipLost("no connection to the queue")
+        self._queue.check_leadership()
+
+    def _disconnect(self) -> None:
+        if self._queue is not None:
+            queue, self._queue = self._queue, None
+            was_leading = queue.leading
+            try:
+                queue.close()
+            except QueueError as e:  # the connection is being dropped anyway
+                _log.debug("closing the queue connection: %s", e)
+            if was_leading:
+                _log.info("stepped down: no longer the active publisher")
+        self.metrics.active.set(0)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def _apply(self, change: ProjectChange) -> None:
+        """Write (or remove) a project's pages under ``simple/``.
+
+        Each file is replaced atomically but not fsynced one by one: until the batch is
+        settled a lost write is simply redone, and the whole batch is synced once
+        before settling (see :meth:`publish_batch`). Signed copies are the
+        publisher's, written with its own durability before any bin names them.
+        """
+        directory = self.storage.simple_dir / change.project
+        for form, data in change.pages.items():
+            if data is None:
+                (directory / form).unlink(missing_ok=True)
+            else:
+                write_atomic(directory / form, data, durable=False)  # one os.sync() below
+
+    def publish_batch(self, queue: QueueDatabase, entries: list[QueueEntry]) -> BatchResult:
+        """Apply, sign and settle ``entries`` (see the module docstring for the order)."""
+        started = time.monotonic()
+        plan = plan_batch(entries, queue.latest_published([e.project for e in entries]))
+        queue.check_leadership()
+        for change in plan.changes:
+            self._apply(change)
+        report = self.publisher.publish(plan.projects) if plan.changes else None
+        if report is not None:
+            for skipped in report.skipped:
+                _log.error("not signed: %s: %s", skipped.source, skipped.reason)
+        if report is not None and report.timestamp_version is not None:
+            version, wrote = report.timestamp_version, True
+            self.metrics.last_publish.set(time.time())
+        else:
+            version, wrote = load_view(self.storage).timestamp.signed.version, False
+        os.sync()  # the pages written above survive a power cut once settled
+        lags = queue.settle(plan.applied, plan.superseded, version)
+        result = BatchResult(
+            entries=len(entries),
+            projects=len(plan.changes),
+            superseded=len(plan.superseded),
+            timestamp_version=version,
+            wrote_metadata=wrote,
+            lags=tuple(lags),
+            seconds=time.monotonic() - started,
+        )
+        self.metrics.timestamp_version.set(version)
+        self.metrics.batches.inc()
+        self.metrics.updates.inc(len(entries))
+        self.metrics.batch_seconds.observe(result.seconds)
+        for lag in lags:
+            self.metrics.lag.observe(lag)
+        _log.info("%s", result.summary())
+        return result
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _housekeeping(self, queue: QueueDatabase, force: bool = False) -> None:
+        """Now and then: re-sign expiring roles and purge old entries (when active), and
+        update the expiry gauges (on standby too).
+
+        The active publisher re-signs because it holds the lock: a ``tuf-pypi refresh``
+        from cron on another host would race it. Without uploads nothing else would
+        re-sign the timestamp before it expires.
+        """
+        if not force and time.monotonic() - self._last_housekeeping < self.settings.housekeeping:
+            return
+        self._last_housekeeping = time.monotonic()
+        if queue.leading:
+            if self.settings.refresh_within is not None:
+                refreshed = self.publisher.refresh(timedelta(seconds=self.settings.refresh_within))
+                if refreshed.timestamp_version is not None:
+                    _log.info(
+                        "re-signed %d expiring roles: timestamp v%d",
+                        len(refreshed.resigned),
+                        refreshed.timestamp_version,
+                    )
+            purged = queue.purge(self.settings.keep)
+            if purged:
+                _log.info("purged %d entries published over %.0f s ago", purged, self.settings.keep)
+        try:
+            now = _utcnow()
+            status = repository_status(load_view(self.storage), now, timedelta(0), timedelta(0))
+            self.metrics.status.update(status, now)
+        except Exception as e:  # a gauge is not worth stopping the publisher for
+            _log.warning("cannot read the repository status: %s", e)
+
+    def _observe_queue(self, queue: QueueDatabase) -> PendingSummary:
+        pending = queue.pending()
+        self.metrics.depth.set(pending.depth)
+        self.metrics.oldest.set(pending.oldest_age or 0.0)
+        return pending
+
+    # -- running ---------------------------------------------------------------------------
+
+    def drain(self) -> list[BatchResult]:
+        """Publish everything pending, then return (``--once``).
+
+        Raises :class:`PublisherBusy` if another publisher is active: it drains the
+        queue itself, and waiting for it could mean waiting forever.
+        """
+        queue = self._connection()
+        try:
+            if not queue.try_lead():
+                raise PublisherBusy(
+                    f"another publisher is active ({queue.leader() or 'unknown'}); "
+                    "it publishes the queue"
+                )
+            self.metrics.active.set(1)
+            self._housekeeping(queue, force=True)
+            results = []
+            while entries := queue.claim(self.settings.limits):
+                results.append(self.publish_batch(queue, entries))
+            self._observe_queue(queue)
+            return results
+        finally:
+            self._disconnect()
+
+    def run(self, stop: threading.Event) -> None:
+        """Publish (or stand by) until ``stop`` is set; survives lost connections and failures.
+
+        A batch in progress is finished before stopping. After a failure the
+        publisher steps down, so a standby (perhaps on a healthier host) can try.
+        """
+        backoff = 0.0
+        try:
+            while not stop.is_set():
+                try:
+                    self._cycle(stop)
+                    backoff = 0.0
+                    continue
+                except (QueueUnavailable, LeadershipLost) as e:
+                    _log.warning("%s", e)
+                except _EXPECTED as e:  # the message says it all
+                    _log.error("batch failed, stepping down: %s", e)
+                except Exception:
+                    _log.exception("batch failed, stepping down")
+                self.metrics.errors.inc()
+                self._disconnect()
+                backoff = min(max(1.0, backoff * 2), self.settings.max_backoff)
+                stop.wait(backoff)
+        finally:
+            self._disconnect()
+
+    def _cycle(self, stop: threading.Event) -> None:
+        """One step: take the lock if free, then publish a batch if one is due."""
+        queue = self._connection()
+        if not queue.leading:
+            if not queue.try_lead():
+                self.metrics.active.set(0)
+                self._observe_queue(queue)
+                self._housekeeping(queue)
+                stop.wait(self.settings.poll)
+                return
+            _log.info("active: publishing the queue at %s", redact(queue.url))
+            self.metrics.active.set(1)
+        self._housekeeping(queue)
+        wait = self.settings.limits.wait_before_cut(self._observe_queue(queue))
+        if wait > 0:
+            stop.wait(min(wait, self.settings.poll))
+            return
+        self.publish_batch(queue, queue.claim(self.settings.limits))
