@@ -40,7 +40,9 @@ Task-oriented guides: [repository.md](repository.md) for index admins.
 
 def _help(path: list[str]) -> str:
     command: click.Command = main
-    ctx = click.Context(main, info_name="tuf-pypi", terminal_width=88, max_content_width=88)
+    ctx = click.Context(
+        main, info_name="tuf-pypi", terminal_width=88, max_content_width=88, **main.context_settings
+    )
     for name in path:
         assert isinstance(command, click.Group)
         command = command.commands[name]

@@ -18,7 +18,7 @@ def test_demo_runs_and_refuses_the_tampered_page(tmp_path: Path, capsys) -> None
     assert "pip: Successfully installed Demo_Core-1.0 demo-app-1.1 demo-lib-1.0" in out
     assert (tmp_path / "demo" / "site" / "demo_core" / "__init__.py").is_file()
     # ...then refused the swapped wheel, and pip said why.
-    assert "ERROR: 502 Server Error: TUF verification failed" in out
+    assert "ERROR: 424 Client Error: TUF verification failed" in out
     assert "demo_core-1.0-py3-none-any.whl" in out and "[tampered]" in out
     assert not (tmp_path / "demo" / "site-2" / "demo_core").exists()
     # A second run replaces its own throwaway keys...

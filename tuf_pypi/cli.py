@@ -27,7 +27,7 @@ def main() -> None:
     Key ceremonies:   key, root, targets, bins, sign, recover
     Sizing:           plan, rebin
     Mirror operators: mirror sync, mirror overlay, gc
-    Installers:       download
+    Installers:       download, proxy (for unmodified pip and uv)
     Exit codes:       0 ok, 1 failed, 2 usage, 3 partial/expiring soon, 4 expired
     Docs:             docs/*.md (repository, ceremony, mirror, client, cli, ...)
     """

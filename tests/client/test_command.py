@@ -36,7 +36,7 @@ def test_download_a_release(index: Index, serve: Serve, run, tmp_path: Path) -> 
     result = run(serve(index), args=["Demo_Core==1.0"])
     assert result.exit_code == 0, result.output
     wheel = tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl"
-    assert result.output == f"verified {wheel}\n"
+    assert result.stdout == f"verified {wheel}\n"  # warnings may go to stderr
     assert wheel.read_bytes() == index.wheel("demo-core")[1]
 
 

@@ -16,6 +16,7 @@ from tests.client.conftest import (  # noqa: F401 - fixtures, shared with tests/
     _no_proxy_for_local_mirrors,
     base_index,
     newer_index,
+    serve,
 )
 from tests.client.repos import Index
 from tests.client.server import MirrorServer

@@ -7,14 +7,12 @@ Installers run with :func:`tuf_pypi.demo.installer_env`: no pip.conf, no ``PIP_*
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +63,7 @@ class ProxyProcess:
         return match.group(0)
 
     def stderr(self) -> str:
-        self._log_file.flush()
+        """What the process logged so far (its stderr goes straight to the log file)."""
         return self.log.read_text()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
@@ -116,15 +114,11 @@ def request(
 # -- installers ------------------------------------------------------------------------
 
 
-def run(command: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(command: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an installer in :func:`installer_env`, capturing its output."""
+    env = installer_env()
     return subprocess.run(
-        list(command),
-        env=installer_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
+        list(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
     )
 
 
@@ -156,16 +150,3 @@ def installed(target: Path) -> set[str]:
 
 def output(result: subprocess.CompletedProcess[str]) -> str:
     return f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-
-
-def wait_until(predicate, timeout: float = 10.0, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-def environ_without_proxies() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

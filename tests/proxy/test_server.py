@@ -13,7 +13,17 @@ import pytest
 
 from tests.client.repos import Index
 from tests.client.server import MirrorServer, closed_port_url, replace
-from tuf_pypi.client.proxy import ProxyServer
+from tuf_pypi.client import (
+    AllMirrorsFailedError,
+    ClientError,
+    InvalidPageError,
+    MirrorFailure,
+    NotListedError,
+    RollbackError,
+    SetupError,
+    UnavailableError,
+)
+from tuf_pypi.client.proxy import ProxyServer, describe_failure
 from tuf_pypi.pages import parse_html, parse_json
 from tuf_pypi.sample import SampleDist, add_release
 
@@ -203,21 +213,21 @@ def test_concurrent_installers(base_index: Index, tmp_path: Path) -> None:
 # -- failures --------------------------------------------------------------------------
 
 
-def test_tampered_file_is_502_with_the_reason(base_index: Index, tmp_path: Path) -> None:
+def test_tampered_file_is_refused_with_the_reason(base_index: Index, tmp_path: Path) -> None:
     rel, wheel = base_index.wheel(PROJECT)
     bad = MirrorServer(base_index.repo)
     bad.hooks[rel] = replace(bytes(len(wheel)))
     try:
         with ProxyServer([bad.url], base_index.root_bytes, tmp_path / "cache").start() as proxy:
             answer = request(file_url(proxy))
-            assert answer.status == 502
+            assert answer.status == 424
             assert answer.reason.startswith("TUF verification failed: downloading demo_core")
             assert answer.reason.endswith("[tampered]")
             assert answer.body.decode().strip() == answer.reason
             assert b"\0" not in answer.body
             metrics = request(proxy.url.removesuffix("simple/") + "metrics").body.decode()
             assert 'tuf_pypi_proxy_verification_failures_total{kind="tampered"} 1' in metrics
-            assert 'tuf_pypi_proxy_requests_total{route="file",status="502"} 1' in metrics
+            assert 'tuf_pypi_proxy_requests_total{route="file",status="424"} 1' in metrics
     finally:
         bad.stop()
 
@@ -251,3 +261,48 @@ def test_metadata_is_refreshed_on_the_interval(base_index: Index, tmp_path: Path
             assert names == ["demo_core-1.0-py3-none-any.whl", "demo_core-2.0-py3-none-any.whl"]
     finally:
         mirror.stop()
+
+
+def test_a_failed_refresh_is_one_event(base_index: Index, tmp_path: Path) -> None:
+    """Requests answered from one failed refresh (until the retry) count it once."""
+    bad = MirrorServer(base_index.repo)
+    bad.hooks["tuf/timestamp.json"] = replace(b"{}")
+    try:
+        with ProxyServer([bad.url], base_index.root_bytes, tmp_path / "cache").start() as proxy:
+            answers = [page(proxy) for _ in range(3)]
+            answers.append(
+                request(f"{proxy.url.removesuffix('simple/')}files/demo-core/{'0' * 64}/x.whl")
+            )
+            assert {answer.status for answer in answers} == {424}
+            assert answers[0].reason.startswith("TUF verification failed: refreshing")
+            metrics = request(proxy.url.removesuffix("simple/") + "metrics").body.decode()
+            assert 'tuf_pypi_proxy_refreshes_total{result="failed"} 1' in metrics
+            assert 'tuf_pypi_proxy_verification_failures_total{kind="tampered"} 1' in metrics
+            assert 'tuf_pypi_proxy_requests_total{route="page",status="424"} 3' in metrics
+    finally:
+        bad.stop()
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "start"),
+    [
+        (NotListedError("project 'x' is not listed"), 404, "project 'x'"),
+        (InvalidPageError("simple/x/index.html: bad"), 424, "refused by TUF verification"),
+        (SetupError("cache not writable"), 500, "proxy misconfigured"),
+        (AllMirrorsFailedError("x", [MirrorFailure("m", UnavailableError("down"))]), 503, "no"),
+        (
+            AllMirrorsFailedError(
+                "x",
+                [
+                    MirrorFailure("m1", UnavailableError("down")),
+                    MirrorFailure("m2", RollbackError("old")),
+                ],
+            ),
+            424,
+            "TUF verification failed",
+        ),
+    ],
+)
+def test_describe_failure(error: ClientError, status: int, start: str) -> None:
+    assert describe_failure(error)[0] == status
+    assert describe_failure(error)[1].startswith(start)

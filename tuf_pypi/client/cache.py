@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +31,7 @@ from urllib.parse import quote
 
 from .errors import SetupError
 
-__all__ = ["CacheDir"]
+__all__ = ["CacheDir", "default_cache_dir"]
 
 
 class CacheDir:
@@ -66,3 +67,13 @@ class CacheDir:
             yield
         finally:
             os.close(fd)
+
+
+def default_cache_dir(root: bytes) -> Path:
+    """One cache per pinned root, under ``$XDG_CACHE_HOME/tuf-pypi`` (``~/.cache``).
+
+    Keyed by the root's hash: two indexes (or a staging and a production root)
+    never share trusted metadata.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tuf-pypi" / hashlib.sha256(root).hexdigest()[:16]

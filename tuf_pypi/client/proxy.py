@@ -11,10 +11,16 @@ http://127.0.0.1:PORT/simple/``), they get:
 * on any failure, an error status with a one-line reason, never unverified bytes.
   pip prints the HTTP reason phrase, so the reason goes there as well as in the body.
 
-Statuses: 404 for what the signed metadata does not list; 502 when a mirror answered
-with data that failed verification (or the index signed a page that cannot be used);
-503 when no mirror could be reached at all (pip and uv retry those); 406 for an Accept
-header no page form satisfies.
+Statuses: 404 for what the signed metadata does not list; 406 for an Accept header no
+page form satisfies; 503 when no mirror could be reached at all (pip and uv retry it);
+and :data:`REFUSED` (424 Failed Dependency: the answer depended on verified data from a
+mirror, and verification failed) when mirrors answered with data that failed
+verification, or the index signed a page that cannot be used. Not 502, though it is the
+textbook status: recent pip (26.x; not 23.x) and uv retry every 502 with back-off (8 to
+10 s, pointlessly: the proxy already tried every mirror), and pip then reports "too many
+502 error responses" instead of the reason; and not 403, which uv takes for "not found,
+check credentials" on an index page. Both show a 424's reason at once, on pages (uv; pip
+logs page errors only at debug level) and files (both).
 
 :class:`ProxyApp` turns a request into a :class:`Response` (no sockets); the HTTP
 handler only writes it, so the logic is testable and the socket code stays small.
@@ -70,6 +76,7 @@ from .proxy_views import IndexView, ViewRotation
 
 __all__ = [
     "DEFAULT_REFRESH_INTERVAL",
+    "REFUSED",
     "FileBody",
     "ProxyApp",
     "ProxyServer",
@@ -79,6 +86,8 @@ __all__ = [
 
 #: Seconds one view of the index (one TUF refresh) is served before the next refresh.
 DEFAULT_REFRESH_INTERVAL = 300.0
+#: The status of an answer refused because verification failed (see the module docstring).
+REFUSED = 424
 #: Pages may be cached this long at most (PyPI's value), and never past the next refresh.
 PAGE_MAX_AGE = 600
 #: File URLs name the file's sha256, so their bytes never change (PyPI sends the same).
@@ -137,9 +146,9 @@ def describe_failure(exc: ClientError) -> tuple[int, str]:
     elif isinstance(exc, MirrorError):
         errors = (exc,)
     else:  # the index signed something unusable: a page that breaks the spec, no hash
-        return 502, f"refused by TUF verification: {exc}"
+        return REFUSED, f"refused by TUF verification: {exc}"
     if any(error.attack for error in errors):
-        return 502, f"TUF verification failed: {exc}"
+        return REFUSED, f"TUF verification failed: {exc}"
     return 503, f"no mirror could be reached: {exc}"
 
 
@@ -172,7 +181,7 @@ class ProxyApp:
         self._refreshes.inc(result="ok" if failure is None else "failed")
         if failure is not None:
             self._count_refused(failure)
-            _log.warning("TUF refresh failed: %s", failure)
+            _log.warning("refresh failed: %s", describe_failure(failure)[1])
 
     def respond(self, target: str, headers: Headers) -> Response:
         """The answer to ``GET target`` (HEAD is the same, without the body)."""
@@ -208,6 +217,9 @@ class ProxyApp:
             return _error(406, reason, [vary])
         try:
             view = self.views.current()
+        except ClientError as exc:
+            return self._failure(exc, f"page of {project}", [vary], counted=True)
+        try:
             body = view.rendered(project, representation.form, _renderer(project, representation))
         except ClientError as exc:
             return self._failure(exc, f"page of {project}", [vary])
@@ -241,6 +253,9 @@ class ProxyApp:
     def _file(self, where: FileRoute, headers: Headers) -> Response:
         try:
             view = self.views.current()
+        except ClientError as exc:
+            return self._failure(exc, f"page of {where.project}", counted=True)
+        try:
             page = view.page(where.project)
         except ClientError as exc:
             return self._failure(exc, f"page of {where.project}")
@@ -278,10 +293,20 @@ class ProxyApp:
     # -- failures --------------------------------------------------------------------
 
     def _failure(
-        self, exc: ClientError, what: str, extra: Sequence[tuple[str, str]] = ()
+        self,
+        exc: ClientError,
+        what: str,
+        extra: Sequence[tuple[str, str]] = (),
+        *,
+        counted: bool = False,
     ) -> Response:
+        """The error answer for ``exc``; counted and logged unless ``counted`` already.
+
+        A failed refresh is answered for every request until the next try, but it was
+        one event: :meth:`refreshed` counted and logged it.
+        """
         status, line = describe_failure(exc)
-        if status >= 500:
+        if status != 404 and not counted:
             self._count_refused(exc)
             _log.warning("refused %s: %s", what, line)
         return _error(status, line, extra)

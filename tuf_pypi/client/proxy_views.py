@@ -10,7 +10,7 @@ view they started with.
 
 A refresh that fails on every mirror is not papered over with the previous view: that
 view's metadata may be exactly what an attacker wants frozen. Requests get the error
-(the proxy answers 502/503 naming it) and the refresh is tried again after
+(the proxy answers 424 or 503, naming it) and the refresh is tried again after
 ``retry_seconds``, not on every request.
 """
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import click
 
 from .. import layout
 from ..client import Client, ClientError, Limits, VerifiedPage
+from ..client.cache import default_cache_dir
 from ..pages import FileLink
 from ._common import EXIT_FAILED, EXPECTED_ERRORS, echo_json, fail_cleanly, json_option
 
@@ -19,12 +18,6 @@ __all__ = ["COMMANDS", "release_of"]
 EXPECTED_ERRORS.append(ClientError)
 
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
-
-
-def _default_cache_dir(root: bytes) -> Path:
-    """One cache per pinned root, under ``$XDG_CACHE_HOME/tuf-pypi`` (``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tuf-pypi" / hashlib.sha256(root).hexdigest()[:16]
 
 
 def release_of(filename: str) -> tuple[str, str] | None:
@@ -132,7 +125,7 @@ def download(
     root_bytes = root.read_bytes()
     limits = Limits(connect_timeout=timeout, read_timeout=timeout)
     with Client(
-        mirrors, root_bytes, cache or _default_cache_dir(root_bytes), limits=limits
+        mirrors, root_bytes, cache or default_cache_dir(root_bytes), limits=limits
     ) as client:
         page = client.page(name)
         links = _select(page, version, filename)

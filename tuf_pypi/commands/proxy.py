@@ -13,9 +13,9 @@ from types import FrameType
 import click
 
 from ..client import Limits
+from ..client.cache import default_cache_dir
 from ..client.proxy import ProxyServer
 from ._common import DURATION, fail_cleanly
-from .client import _default_cache_dir
 
 __all__ = ["COMMANDS"]
 
@@ -114,7 +114,7 @@ def proxy(
         server = ProxyServer(
             mirrors,
             root_bytes,
-            cache or _default_cache_dir(root_bytes),
+            cache or default_cache_dir(root_bytes),
             host=host,
             port=port,
             refresh_interval=interval,

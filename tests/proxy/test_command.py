@@ -1,0 +1,93 @@
+"""``tuf-pypi proxy`` as a process: prints its URL, serves, and stops cleanly on signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+from click.testing import CliRunner
+
+from tests.client.repos import Index
+from tests.client.server import MirrorServer, delayed
+from tuf_pypi.cli import main
+
+from .conftest import StartProxy
+from .helpers import PIP_ACCEPT, request
+
+
+def test_help_has_an_example() -> None:
+    result = CliRunner().invoke(main, ["proxy", "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+    assert "pip install --index-url http://127.0.0.1:8458/simple/" in result.output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serves_then_stops_cleanly(start_proxy: StartProxy, mirror: MirrorServer, sig: int) -> None:
+    proxy = start_proxy(mirror)
+    assert proxy.url.startswith("http://127.0.0.1:")
+    assert request(f"{proxy.url}demo-core/", headers={"Accept": PIP_ACCEPT}).status == 200
+    assert proxy.stop(sig) == 0
+    assert "Stopped." in proxy.stderr()
+    assert "Traceback" not in proxy.stderr()
+    with pytest.raises(OSError):
+        request(proxy.url, timeout=2)
+
+
+def test_a_request_in_progress_finishes_on_sigterm(
+    start_proxy: StartProxy, serve: Callable[[Index], MirrorServer], base_index: Index
+) -> None:
+    """SIGTERM stops accepting, but a file being fetched and verified is still served."""
+    rel, wheel = base_index.wheel("demo-core")
+    slow = serve(base_index)
+    slow.hooks[rel] = delayed(1.0)
+    proxy = start_proxy(slow)
+    page = request(f"{proxy.url}demo-core/", headers={"Accept": PIP_ACCEPT})
+    url = urljoin(f"{proxy.url}demo-core/", json.loads(page.body)["files"][0]["url"])
+    answers: list = []
+    fetching = threading.Thread(target=lambda: answers.append(request(url)))
+    fetching.start()
+    time.sleep(0.4)  # the proxy is now waiting for the slow mirror
+    assert proxy.stop() == 0
+    fetching.join(10)
+    assert answers and answers[0].status == 200 and answers[0].body == wheel
+
+
+def test_bad_root_is_one_line_and_exit_1(tmp_path: Path, mirror: MirrorServer) -> None:
+    bad = tmp_path / "root.json"
+    bad.write_text("{}")
+    command = [sys.executable, "-m", "tuf_pypi.cli", "proxy", "--mirror", mirror.url]
+    command += ["--root", str(bad), "--cache", str(tmp_path / "cache"), "--port", "0"]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.startswith("error: ") and "not valid, self-signed TUF root" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["proxy", "--mirror", mirror.url, "--root", str(root_file)]
+        args += ["--cache", str(tmp_path / "cache"), "--port", str(port)]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
