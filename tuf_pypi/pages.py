@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .pages_fast import collect_html, load_json_exact
+from .pages_fast import collect_html
 
 __all__ = [
     "FORMS",
@@ -66,6 +66,12 @@ _DIGEST_HEX_LEN = {
     "blake2s": 64,
     "blake2b": 128,
 }
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# URLs whose last path segment is simply what follows the last '/' (see _url_name).
+_SIMPLE_URL = re.compile(
+    r"(?:https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|(?:\.\.?/)*\.\.?|)/(?!/)[A-Za-z0-9._~!$'()*+,;=:@/-]*"
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
@@ -230,9 +236,7 @@ def parse_json(data: bytes, source: str) -> ProjectPage:
         text = _decode(data)
         if _first_char(text) == "<":
             raise _Reject("wrong content for the form: this is HTML, not a JSON page")
-        doc = load_json_exact(text, _reject_constant)
-        if doc is None:
-            doc = _load_json(text)
+        doc = _load_json(text)
         if not isinstance(doc, dict):
             raise _Reject(f"the page must be a JSON object, not {_json_type(doc)}")
         meta = _require(doc, "meta", dict)
@@ -321,6 +325,8 @@ def _check_api_version(value: str | None) -> str:
 
 def _check_hash(name: str, value: str) -> tuple[str, str]:
     """Validate one hash; return (lowercase name, lowercase hex digest)."""
+    if name == "sha256" and _SHA256_HEX.fullmatch(value):
+        return name, value  # the usual case, already in the form returned
     alg = name.lower()
     if not _HASH_NAME.fullmatch(alg):
         raise _Reject(f"malformed hash name {_show(name)}")
@@ -488,11 +494,7 @@ def _html_link(attrs: _Attrs, text: str) -> FileLink:
         raise _Reject("empty href")
     _check_url(href)
     url, hashes = _split_fragment(href)
-    try:
-        path = urlsplit(url).path
-    except ValueError as exc:
-        raise _Reject(f"malformed URL {_show(url)}: {exc}") from None
-    url_name = unquote(path.rpartition("/")[2])
+    url_name = _url_name(url)
     filename = text.strip()
     if not filename:
         filename = url_name
@@ -526,6 +528,23 @@ def _html_link(attrs: _Attrs, text: str) -> FileLink:
         core_metadata=core_metadata,
         upload_time=attrs.get("data-upload-time") or None,
     )
+
+
+def _url_name(url: str) -> str:
+    """The file name at the end of a URL's path (``url`` has no fragment).
+
+    A URL of the usual shapes (``https://host/...``, ``../../...``, ``/...``: no
+    scheme tricks, no netloc without a path, no query, no '%', no brackets, ASCII)
+    has its path's last segment after its last '/', so ``urlsplit`` and ``unquote``
+    would return exactly that; they are only run for everything else.
+    """
+    if _SIMPLE_URL.fullmatch(url) and "%" not in url:
+        return url.rpartition("/")[2]
+    try:
+        path = urlsplit(url).path
+    except ValueError as exc:
+        raise _Reject(f"malformed URL {_show(url)}: {exc}") from None
+    return unquote(path.rpartition("/")[2])
 
 
 def _html_core_metadata(attr: str, value: str | None) -> bool | dict[str, str]:
@@ -574,13 +593,16 @@ def _reject_constant(name: str) -> None:
 
 
 def _require(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
+    value = obj.get(key, _MISSING)
+    if type(value) is kind:  # exact: a bool is not a number here
+        return value
     label = f"'{where}.{key}'" if where else f"'{key}'"
-    if key not in obj:
+    if value is _MISSING:
         raise _Reject(f"missing {label}")
-    value = obj[key]
-    if type(value) is not kind:  # exact: a bool is not a number here
-        raise _Reject(f"{label} must be {_JSON_TYPES[kind]}, not {_json_type(value)}")
-    return value
+    raise _Reject(f"{label} must be {_JSON_TYPES[kind]}, not {_json_type(value)}")
+
+
+_MISSING = object()
 
 
 def _json_hashes(value: object, label: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Fast paths for :mod:`tuf_pypi.pages`: a narrow exact grammar, or "not mine".
+"""Fast path for :mod:`tuf_pypi.pages`: a narrow exact HTML grammar, or "not mine".
 
 Strict parsing of every page is what DESIGN §3 rests on, and it used to cost more
 than everything else in a full publish (``html.parser`` spends ~8 µs per link).
@@ -7,20 +7,22 @@ generators) in one regular shape. The functions here accept only that shape and
 return what the full parser would have produced from it; for anything else they
 return None and :mod:`tuf_pypi.pages` runs the full parser. So the fast path can
 only ever accept a subset of what the full parser accepts, with identical results,
-and strictness is unchanged. ``tests/test_pages_fast.py`` checks that differentially
-on real pages, sample pages, generated pages and many random mutations of them.
+and strictness is unchanged. ``tests/performance/test_pages_fast.py`` checks
+that differentially on real pages, sample pages, generated pages and many random
+mutations of them.
 
 Nothing here validates links: both paths hand the same collected anchors to the
-same validation code in :mod:`tuf_pypi.pages`.
+same validation code in :mod:`tuf_pypi.pages`. JSON pages need no such path:
+the C ``json`` module with the duplicate-key hook costs ~1 µs per file (parsing
+without the hook and proving "no duplicates" by re-serializing was measured
+slower), and the per-file checks are shared code either way.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
-__all__ = ["HtmlAnchors", "collect_html", "load_json_exact"]
+__all__ = ["HtmlAnchors", "collect_html"]
 
 #: ``(line, attributes, text parts)`` per anchor, and ``(line, content)`` per
 #: repository-version meta tag: what ``pages._LinkCollector`` collects.
@@ -30,7 +32,9 @@ HtmlAnchors = tuple[
 
 # An attribute value: no quotes, markup, control characters, and only the five
 # character references whose meaning every HTML parser agrees on.
-_VALUE = r'(?:[^"<>&\x00-\x1f\x7f]+|&(?:lt|gt|amp|quot|\#39);)*'
+# (Written as "unrolled loop", so a near miss fails in linear time.)
+_PLAIN = r'[^"<>&\x00-\x1f\x7f]*'
+_VALUE = rf"{_PLAIN}(?:&(?:lt|gt|amp|quot|\#39);{_PLAIN})*"
 _LINK_ATTRS = (
     "data-requires-python",
     "data-yanked",
@@ -43,18 +47,19 @@ _START_A = (
     rf'<a\ href="(?P<href>{_VALUE})"(?P<attrs>(?:\ (?:{"|".join(_LINK_ATTRS)})="{_VALUE}")*)>'
 )
 # Tokens of the grammar, tried at each position. The first is an anchor's start
-# tag, in the common case with its text, end tag and line end (a whole link line). Plain text has no '<', '>', '&' or CR; tags are exactly as
-# written here (lowercase, no stray spaces); the title holds plain text only
-# (parsers differ on markup inside it); comments have no '-', '!', '<', '>'
-# inside (parsers differ on how '--' and '--!>' end them).
+# tag, in the common case with its text, end tag and line end (a whole link
+# line). Plain text has no '<', '>', '&' or CR; tags are exactly as written here
+# (lowercase, no stray spaces); the title holds plain text only (parsers differ
+# on markup inside it); comments have no '-', '!', '<', '>' inside (parsers
+# differ on how '--' and '--!>' end them).
 _TOKEN = re.compile(
     rf"""
-    {_START_A}(?:(?P<link>[^<>&\r\x00]*)</a>(?:<br/?>)?\n?)?
+    {_START_A}(?:(?P<link>[^<>&\r\x00]*)</a>(?:<br\ ?/?>)?\n?)?
   | (?P<text>[^<>&\r\x00]+)
   | (?P<end></a>)
   | <meta\ name="pypi:repository-version"\ content="(?P<version>[^"<>&\x00-\x1f\x7f]*)">
   | <title>[^<>&\r\x00]*</title>
-  | </?(?:html|head|body|h1)>|<br/?>|<!DOCTYPE\ html>
+  | </?(?:html|head|body|h1)>|<br\ ?/?>|<!DOCTYPE\ html>
   | <!--[^-!<>\x00]+-->
     """,
     re.VERBOSE,
@@ -114,27 +119,3 @@ def collect_html(text: str) -> HtmlAnchors | None:
             return None  # title text inside a link: leave it to the full parser
         pos = token.end()
     return anchors, versions
-
-
-def load_json_exact(text: str, reject_constant: Any) -> Any:
-    """``json.loads(text)`` when that is provably what the strict parser gets, else None.
-
-    The strict parser refuses duplicate keys through a Python hook on every
-    object (most of its cost). Without the hook, a duplicate silently wins; but
-    if the parsed value serializes back to exactly ``text`` (in one of the two
-    styles ``json.dumps`` writes: compact as tuf-pypi/bandersnatch, or default as
-    PyPI), every object in ``text`` had distinct keys, because a serialization
-    writes each key of a dict once. NaN/Infinity still go to ``reject_constant``.
-    Any error, or text in another style, returns None: the strict parser then
-    reports it or does the work.
-    """
-    try:
-        value = json.loads(text, parse_constant=reject_constant)
-    except Exception:
-        return None
-    ascii_only = text.isascii()
-    body = text.strip(" \n")
-    for separators in ((",", ":"), (", ", ": ")):
-        if json.dumps(value, ensure_ascii=ascii_only, separators=separators) == body:
-            return value
-    return None

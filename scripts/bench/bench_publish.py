@@ -99,7 +99,8 @@ def main() -> int:
             check=True, env=env, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         samples.append(time.perf_counter() - t0)
-    emit("one_project_cli_process", percentiles(samples))
+    if samples:
+        emit("one_project_cli_process", percentiles(samples))
 
     # 3. batched: page bytes in memory, one commit per batch
     samples = []
