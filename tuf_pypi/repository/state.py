@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Key, Metadata, Root, SuccinctRoles, Targets
 
 from .. import layout
@@ -39,13 +38,6 @@ def load_json(storage: RepositoryStorage, filename: str) -> dict[str, Any]:
             raise ValueError("no 'signed' object")
         return doc
     except ValueError as e:
-        raise StorageError(f"{storage.metadata_dir / filename} is not valid metadata: {e}") from e
-
-
-def _load_md(storage: RepositoryStorage, filename: str) -> Metadata:
-    try:
-        return Metadata.from_bytes(storage.read_metadata(filename))
-    except (RepositoryError, ValueError, KeyError, TypeError) as e:
         raise StorageError(f"{storage.metadata_dir / filename} is not valid metadata: {e}") from e
 
 
@@ -102,15 +94,9 @@ class PublishedState:
 
 def load_state(storage: RepositoryStorage) -> PublishedState:
     """Read the published state; raises StorageError naming what is missing."""
-    if not storage.has_metadata():
-        raise StorageError(
-            f"{storage.root} is not a tuf-pypi repository (no {layout.METADATA_DIR}/); "
-            "run 'tuf-pypi init' first"
-        )
-    versions = storage.root_versions()
-    if not versions:
-        raise StorageError(f"no N.root.json in {storage.metadata_dir}")
-    root = _load_md(storage, layout.metadata_filename("root", versions[-1])).signed
+    root = storage.load_metadata(
+        layout.metadata_filename("root", storage.newest_root_version())
+    ).signed
     timestamp_bytes = storage.read_metadata(layout.metadata_filename("timestamp"))
     try:
         timestamp = json.loads(timestamp_bytes)["signed"]
@@ -125,8 +111,8 @@ def load_state(storage: RepositoryStorage) -> PublishedState:
     bins_version = meta.get(layout.metadata_filename(layout.BINS_ROLE))
     if bins_version is None:
         raise StorageError(f"snapshot does not list {layout.BINS_ROLE}")
-    bins: Metadata[Targets] = _load_md(
-        storage, layout.metadata_filename(layout.BINS_ROLE, bins_version)
+    bins: Metadata[Targets] = storage.load_metadata(
+        layout.metadata_filename(layout.BINS_ROLE, bins_version)
     )
     delegations = bins.signed.delegations
     if delegations is None or delegations.succinct_roles is None:

@@ -14,6 +14,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from tuf.api.exceptions import RepositoryError
+from tuf.api.metadata import Metadata
+
 from .. import layout
 from ..localfs import TEMP_PREFIX, LockBusy, exclusive_lock, fsync_dir, write_atomic
 
@@ -75,6 +78,26 @@ class RepositoryStorage:
             return path.read_bytes()
         except FileNotFoundError:
             raise StorageError(f"{path} is missing") from None
+
+    def load_metadata(self, filename: str) -> Metadata:
+        """A metadata file parsed by python-tuf; StorageError naming it if invalid."""
+        data = self.read_metadata(filename)
+        try:
+            return Metadata.from_bytes(data)
+        except (RepositoryError, ValueError, KeyError, TypeError) as e:
+            raise StorageError(f"{self.metadata_dir / filename} is not valid metadata: {e}") from e
+
+    def newest_root_version(self) -> int:
+        """Version of the newest ``N.root.json``; StorageError if this is no repository."""
+        if not self.has_metadata():
+            raise StorageError(
+                f"{self.root} is not a tuf-pypi repository (no {layout.METADATA_DIR}/); "
+                "run 'tuf-pypi init' first"
+            )
+        versions = self.root_versions()
+        if not versions:
+            raise StorageError(f"no N.root.json in {self.metadata_dir}")
+        return versions[-1]
 
     def has_metadata(self) -> bool:
         return (self.metadata_dir / "timestamp.json").exists() or (

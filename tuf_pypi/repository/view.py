@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata, Root, Snapshot, SuccinctRoles, Targets, Timestamp
 
 from .. import layout
 from .storage import RepositoryStorage, StorageError
 
 __all__ = ["RepositoryView", "load_view"]
-
-
-def _load(storage: RepositoryStorage, filename: str) -> Metadata:
-    data = storage.read_metadata(filename)
-    try:
-        return Metadata.from_bytes(data)
-    except (RepositoryError, ValueError, KeyError, TypeError) as e:
-        raise StorageError(f"{storage.metadata_dir / filename} is not valid metadata: {e}") from e
 
 
 @dataclass
@@ -68,28 +59,24 @@ class RepositoryView:
         """The published version of bin ``name`` (loaded once)."""
         md = self._bins_cache.get(name)
         if md is None:
-            md = _load(self.storage, layout.metadata_filename(name, self.version_of(name)))
+            md = self.storage.load_metadata(layout.metadata_filename(name, self.version_of(name)))
             self._bins_cache[name] = md
         return md
 
 
 def load_view(storage: RepositoryStorage) -> RepositoryView:
     """Read the published state; raises StorageError naming what is missing."""
-    if not storage.has_metadata():
-        raise StorageError(
-            f"{storage.root} is not a tuf-pypi repository (no {layout.METADATA_DIR}/); "
-            "run 'tuf-pypi init' first"
-        )
-    versions = storage.root_versions()
-    if not versions:
-        raise StorageError(f"no N.root.json in {storage.metadata_dir}")
-    root = _load(storage, layout.metadata_filename("root", versions[-1]))
-    timestamp = _load(storage, layout.metadata_filename("timestamp"))
+    root = storage.load_metadata(layout.metadata_filename("root", storage.newest_root_version()))
+    timestamp = storage.load_metadata(layout.metadata_filename("timestamp"))
     snapshot_version = timestamp.signed.snapshot_meta.version
-    snapshot = _load(storage, layout.metadata_filename("snapshot", snapshot_version))
-    view = RepositoryView(storage, root, timestamp, snapshot, None, None)  # type: ignore[arg-type]
-    view.targets = _load(storage, layout.metadata_filename("targets", view.version_of("targets")))
-    view.bins = _load(
-        storage, layout.metadata_filename(layout.BINS_ROLE, view.version_of(layout.BINS_ROLE))
+    snapshot = storage.load_metadata(layout.metadata_filename("snapshot", snapshot_version))
+
+    def listed(role: str) -> Metadata:
+        meta = snapshot.signed.meta.get(layout.metadata_filename(role))
+        if meta is None:
+            raise StorageError(f"snapshot does not list {role}")
+        return storage.load_metadata(layout.metadata_filename(role, meta.version))
+
+    return RepositoryView(
+        storage, root, timestamp, snapshot, listed("targets"), listed(layout.BINS_ROLE)
     )
-    return view
