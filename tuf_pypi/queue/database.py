@@ -26,6 +26,7 @@ import socket
 import sqlite3
 import sys
 import threading
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -465,7 +466,22 @@ class _Sqlite(QueueDatabase):
             self._conn = sqlite3.connect(
                 path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
+
+    def _use_wal(self, patience: float = 30.0) -> None:
+        """Switch the database to WAL (persistent: done once per file).
+
+        The switch needs the database to itself and SQLite does not wait for that
+        (no busy handler), so two processes opening a new queue at once retry.
+        """
+        deadline = time.monotonic() + patience
+        while self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
