@@ -9,18 +9,14 @@ refuses the same install once the mirror serves a replaced wheel.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tuf.api.exceptions import RepositoryError
-from tuf.ngclient import Updater, UpdaterConfig
 
 from . import layout
 from .client.proxy import ProxyServer
@@ -28,6 +24,7 @@ from .keys import KeyDirectory
 from .repository import Publisher, RepositoryStorage, init_repository, verify_repository
 from .repository.publisher import utcnow
 from .sample import SampleDist, build_index, build_wheel
+from .testing import ngclient_updater, serve_directory
 
 __all__ = ["DEMO_PASSPHRASE", "installer_env", "pip_install", "run_demo"]
 
@@ -42,11 +39,6 @@ def _step(text: str) -> None:
 
 def _say(text: str) -> None:
     print(f"   {text}", flush=True)
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def _reset(work: Path, keys_dir: Path) -> None:
@@ -99,18 +91,6 @@ def _last_line(text: str, prefix: str = "") -> str:
     return lines[-1] if lines else "(no output)"
 
 
-def _updater(url: str, root: bytes, cache: Path) -> Updater:
-    (cache / "pages").mkdir(parents=True, exist_ok=True)
-    return Updater(
-        metadata_dir=str(cache),
-        metadata_base_url=f"{url}/tuf/",
-        target_base_url=f"{url}/",
-        target_dir=str(cache / "pages"),
-        config=UpdaterConfig(prefix_targets_with_hash=True),
-        bootstrap=root,
-    )
-
-
 def run_demo(work: Path, keys_dir: Path) -> int:
     """Run every step; return 0 when everything behaved as it should."""
     _reset(work, keys_dir)
@@ -139,17 +119,14 @@ def run_demo(work: Path, keys_dir: Path) -> int:
     _say(f"independent audit (tuf-pypi verify): {'OK' if audit.ok else audit.problems}")
 
     _step("4. Serve the index on 127.0.0.1, like any static mirror or CDN would")
-    handler = functools.partial(_QuietHandler, directory=str(repo))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server, url = serve_directory(repo)
     _say(f"serving {url}/simple/ and {url}/tuf/")
     try:
         root = (repo / layout.METADATA_DIR / "1.root.json").read_bytes()
         target = layout.page_target("demo-app", "index.v1_json")
 
         _step("5. A TUF client (python-tuf's ngclient) fetches and verifies a page")
-        updater = _updater(url, root, work / "client-cache")
+        updater = ngclient_updater(url, root, work / "client-cache")
         updater.refresh()
         info = updater.get_targetinfo(target)
         assert info is not None
@@ -168,7 +145,7 @@ def run_demo(work: Path, keys_dir: Path) -> int:
         copy.write_bytes(copy.read_bytes().replace(b"demo_app-1.1", b"demo_app-6.6"))
         _say(f"tampered {copy.relative_to(repo)}")
         try:
-            _updater(url, root, work / "client-cache-2").download_target(
+            ngclient_updater(url, root, work / "client-cache-2").download_target(
                 info, str(work / "tampered-page.json")
             )
         except RepositoryError as e:

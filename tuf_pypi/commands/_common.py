@@ -111,3 +111,20 @@ EXPECTED_ERRORS: list[type[Exception]] = [
     PageError,
     ValueError,
 ]
+
+#: Client-side options shared by ``download`` and ``proxy``.
+mirrors_option = click.option(
+    "--mirror",
+    "mirrors",
+    metavar="URL",
+    multiple=True,
+    required=True,
+    help="Base URL of an untrusted copy of the index (serving tuf/, simple/, packages/). "
+    "Repeat for failover; tried in the order given.",
+)
+pinned_root_option = click.option(
+    "--root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The pinned trusted root.json. Trust starts here, never from the network.",
+)

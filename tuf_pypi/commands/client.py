@@ -11,7 +11,15 @@ from .. import layout
 from ..client import Client, ClientError, Limits, VerifiedPage
 from ..client.cache import default_cache_dir
 from ..pages import FileLink
-from ._common import EXIT_FAILED, EXPECTED_ERRORS, echo_json, fail_cleanly, json_option
+from ._common import (
+    EXIT_FAILED,
+    EXPECTED_ERRORS,
+    echo_json,
+    fail_cleanly,
+    json_option,
+    mirrors_option,
+    pinned_root_option,
+)
 
 __all__ = ["COMMANDS", "release_of"]
 
@@ -63,21 +71,8 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
 
 
 @click.command()
-@click.option(
-    "--mirror",
-    "mirrors",
-    metavar="URL",
-    multiple=True,
-    required=True,
-    help="Base URL of a copy of the index (serving tuf/, simple/, packages/). "
-    "Repeat for failover; tried in the order given.",
-)
-@click.option(
-    "--root",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The pinned trusted root.json. Trust starts here, never from the network.",
-)
+@mirrors_option
+@pinned_root_option
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),

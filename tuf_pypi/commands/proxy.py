@@ -15,7 +15,7 @@ import click
 from ..client import Limits
 from ..client.cache import default_cache_dir
 from ..client.proxy import ProxyServer
-from ._common import DURATION, fail_cleanly
+from ._common import DURATION, fail_cleanly, mirrors_option, pinned_root_option
 
 __all__ = ["COMMANDS"]
 
@@ -23,21 +23,8 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @click.command()
-@click.option(
-    "--mirror",
-    "mirrors",
-    metavar="URL",
-    multiple=True,
-    required=True,
-    help="Base URL of an untrusted copy of the index (serving tuf/, simple/, packages/). "
-    "Repeat for failover; tried in the order given.",
-)
-@click.option(
-    "--root",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The pinned trusted root.json. Trust starts here, never from the network.",
-)
+@mirrors_option
+@pinned_root_option
 @click.option(
     "--host",
     default="127.0.0.1",
