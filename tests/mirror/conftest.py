@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tuf_pypi.testing import QuietHandler
+
 from ..repository.conftest import Clock, SignedRepo, clock, make_repo
-from ..repository.test_interop import _QuietHandler, serve
+from ..repository.test_interop import serve
 from .nginx import Nginx
 
 __all__ = ["Clock", "Server", "SignedRepo", "clock", "http", "make_repo", "nginx", "serve"]
@@ -38,7 +40,7 @@ def http() -> Iterator[Callable[[Path], Server]]:
     def start(directory: Path) -> Server:
         log: list[str] = []
 
-        class Handler(_QuietHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 log.append(self.path)
                 super().do_GET()

@@ -6,8 +6,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from tuf.ngclient import Updater, UpdaterConfig
+from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
+
+from tuf_pypi.testing import ngclient_updater
 
 
 class ReplayTimestamp(Urllib3Fetcher):
@@ -27,16 +29,7 @@ def ngclient(
     url: str, trusted_root: bytes, cache: Path, fetcher: Urllib3Fetcher | None = None
 ) -> Updater:
     """python-tuf's ngclient for the index at ``url``, with consistent-snapshot page names."""
-    (cache / "downloads").mkdir(parents=True, exist_ok=True)
-    return Updater(
-        metadata_dir=str(cache),
-        metadata_base_url=f"{url}/tuf/",
-        target_base_url=f"{url}/",
-        target_dir=str(cache / "downloads"),
-        fetcher=fetcher,
-        config=UpdaterConfig(prefix_targets_with_hash=True),
-        bootstrap=trusted_root,
-    )
+    return ngclient_updater(url, trusted_root, cache, fetcher=fetcher)
 
 
 def fetch_page(updater: Updater, path: str, dest: Path) -> bytes:

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from tuf.api.exceptions import LengthOrHashMismatchError
-from tuf.ngclient import Updater, UpdaterConfig
+from tuf.ngclient import Updater
 
 from tuf_pypi import layout
 from tuf_pypi.repository import load_view
 from tuf_pypi.sample import SampleDist, add_release
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+from tuf_pypi.testing import ngclient_updater, serve_directory
 
 
 @pytest.fixture
@@ -27,11 +21,9 @@ def serve() -> Iterator:
     servers: list[ThreadingHTTPServer] = []
 
     def start(directory: Path) -> str:
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server, url = serve_directory(directory)
         servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return url
 
     yield start
     for server in servers:
@@ -40,16 +32,7 @@ def serve() -> Iterator:
 
 
 def _updater(url: str, repo: Path, cache: Path) -> Updater:
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / "downloads").mkdir(exist_ok=True)
-    return Updater(
-        metadata_dir=str(cache),
-        metadata_base_url=f"{url}/tuf/",
-        target_base_url=f"{url}/",
-        target_dir=str(cache / "downloads"),
-        config=UpdaterConfig(prefix_targets_with_hash=True),
-        bootstrap=(repo / "tuf" / "1.root.json").read_bytes(),
-    )
+    return ngclient_updater(url, (repo / "tuf" / "1.root.json").read_bytes(), cache)
 
 
 def _all_targets(repo: Path) -> list[str]:
