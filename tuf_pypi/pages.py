@@ -274,6 +274,165 @@ def parse_page(data: bytes, form: str, source: str) -> ProjectPage:
     raise ValueError(f"unknown page form {form!r}: expected 'html', 'json' or one of {list(FORMS)}")
 
 
+def check_page(data: bytes, form: str, source: str) -> int:
+    """Validate a page as :func:`parse_page` does; return its number of unverifiable links.
+
+    For publishing, which needs only "valid?" and that count. The usual HTML
+    page (the fast grammar of :mod:`tuf_pypi.pages_fast`, plain URLs with
+    ``#sha256=`` digests or none, no other hash fragments) is checked without
+    building the page model; anything else, and every page that breaks a rule, goes
+    through :func:`parse_page`, so what is accepted and every error message are
+    exactly its. ``tests/performance/test_pages_fast.py`` checks that differentially.
+    """
+    kind = FORMS.get(form, form)
+    count = None
+    if kind == "html":
+        count = _count_unverifiable_html(data)
+    elif kind == "json":
+        count = _count_unverifiable_json(data)
+    if count is not None:
+        return count
+    return len(parse_page(data, form, source).unverifiable())
+
+
+# A plain file URL with an optional sha256 fragment: what ``_html_link`` accepts
+# with no further checks (``_SIMPLE_URL`` has no control characters, spaces or
+# '%', and only the schemes http/https).
+_PLAIN_HREF = re.compile(rf"({_SIMPLE_URL.pattern})(?:#sha256=([0-9a-f]{{64}}))?")
+_PLAIN_METADATA = re.compile(r"true|sha256=[0-9a-f]{64}")
+_UNCHECKED_ATTRS = frozenset(
+    {"href", "data-requires-python", "data-yanked", "data-upload-time", "data-gpg-sig"}
+)
+
+
+def _count_unverifiable_html(data: bytes) -> int | None:
+    """The unverifiable-link count of a valid HTML page in the usual shape, else None.
+
+    None means "not decided here" (an unusual page, or a broken one): the caller
+    runs the full parser, which accepts it or names the rule broken.
+    """
+    try:
+        text = _decode(data)
+        if _first_char(text) in ("{", "["):
+            return None
+        collected = collect_html(text)
+        if collected is None:
+            return None
+        anchors, versions = collected
+        _api_version(versions)
+    except _Reject:
+        return None
+    seen: dict[str, str | None] = {}
+    unverifiable = 0
+    for _line, attrs, text_parts in anchors:
+        href = attrs["href"]
+        match = _PLAIN_HREF.fullmatch(href) if href is not None else None
+        if match is None:
+            return None
+        url, sha256 = match.groups()
+        name = url.rpartition("/")[2]
+        if name in ("", ".", ".."):
+            return None
+        link_text = "".join(text_parts).strip()
+        if link_text and link_text != name:
+            return None
+        for attr, value in attrs.items():
+            if attr not in _UNCHECKED_ATTRS and (
+                value is None or not _PLAIN_METADATA.fullmatch(value)
+            ):
+                return None  # data-core-metadata / data-dist-info-metadata: full check
+        if seen.setdefault(name, sha256) != sha256:
+            return None
+        if sha256 is None:
+            unverifiable += 1
+    return unverifiable
+
+
+_PLAIN_FILENAME = re.compile(r"[A-Za-z0-9._+~!-]+")
+_JSON_FILE_KEYS = frozenset({"filename", "url", "hashes"})
+
+
+def _plain_hashes(value: object) -> tuple[bool, str | None]:
+    """``(plain?, sha256)``: True for ``{}`` and ``{"sha256": <64 lowercase hex>}``."""
+    if type(value) is not dict:
+        return False, None
+    if not value:
+        return True, None
+    if len(value) == 1:
+        digest = value.get("sha256")
+        if type(digest) is str and _SHA256_HEX.fullmatch(digest):
+            return True, digest
+    return False, None
+
+
+def _count_unverifiable_json(data: bytes) -> int | None:
+    """The unverifiable-link count of a valid JSON page in the usual shape, else None.
+
+    Same checks as ``parse_json`` + ``_json_link`` for the common case (plain file
+    names and URLs, sha256 only); anything else is left to the full parser.
+    """
+    try:
+        text = _decode(data)
+        if _first_char(text) == "<":
+            return None
+        doc = _load_json(text)
+        if type(doc) is not dict:
+            return None
+        _check_api_version(_require(_require(doc, "meta", dict), "api-version", str, "meta"))
+        if not _require(doc, "name", str):
+            return None
+        files = _require(doc, "files", list)
+    except _Reject:
+        return None
+    seen: dict[str, str | None] = {}
+    unverifiable = 0
+    for entry in files:
+        if type(entry) is not dict:
+            return None
+        filename = entry.get("filename")
+        url = entry.get("url")
+        if (
+            type(filename) is not str
+            or not _PLAIN_FILENAME.fullmatch(filename)
+            or filename in (".", "..")
+            or type(url) is not str
+        ):
+            return None
+        match = _PLAIN_HREF.fullmatch(url)
+        if match is None:
+            return None
+        plain, sha256 = _plain_hashes(entry.get("hashes"))
+        if not plain:
+            return None
+        fragment = match.group(2)
+        if fragment is not None:
+            if sha256 is not None and sha256 != fragment:
+                return None
+            sha256 = fragment
+        for key, value in entry.items():
+            if key in _JSON_FILE_KEYS:
+                continue
+            if key == "size":
+                ok = type(value) is int and value >= 0
+            elif key == "requires-python":
+                ok = value is None or type(value) is str
+            elif key == "yanked":
+                ok = type(value) is bool or type(value) is str
+            elif key == "upload-time":
+                ok = type(value) is str
+            elif key in ("core-metadata", "dist-info-metadata"):
+                ok = type(value) is bool or _plain_hashes(value)[0]
+            else:
+                ok = True  # unknown keys are ignored, as PEP 691 asks
+            if not ok:
+                return None
+        if seen.setdefault(filename, sha256) != sha256:
+            return None
+        if sha256 is None:
+            unverifiable += 1
+    return unverifiable
+
+
 # --- shared rules ---------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import tuf_pypi.repository.publisher as publisher_module
@@ -91,6 +92,55 @@ def test_publish_pages_in_memory_batch(make_repo, tmp_path) -> None:
     _client_sees_everything(signed.repo, tmp_path / "client")
 
 
+def _batch(repo: Path) -> dict[str, bytes | None]:
+    html = (repo / "simple/demo-lib/index.html").read_bytes()
+    new_html = html.replace(b"</body>", b"<!-- v2 --></body>")
+    unverifiable = re.sub(rb"#sha256=[0-9a-f]{64}", b"", new_html, count=1)
+    return {
+        "simple/demo-lib/index.html": new_html,
+        "simple/demo-core/index.html": (repo / "simple/demo-core/index.html").read_bytes(),
+        "simple/fresh-project/index.html": new_html.replace(b"demo-lib", b"fresh-project"),
+        "simple/fresh-two/index.html": unverifiable.replace(b"demo-lib", b"fresh-two"),
+        "simple/demo-app/index.v1_json": None,
+        "simple/broken/index.v1_json": b"{not json",
+        "simple/broken-html/index.html": html.replace(b'href="', b'href="javascript:', 1),
+    }
+
+
+def test_publish_pages_parallel_matches_one_process(make_repo, monkeypatch) -> None:
+    one = make_repo(name="one")
+    two = make_repo(name="two")
+    for signed in (one, two):  # an unchanged page whose copy is gone: repaired
+        for copy in (signed.repo / "simple/demo-core").glob("*.index.html"):
+            copy.unlink()
+    report_one = one.publisher(processes=1).publish_pages(_batch(one.repo))
+    monkeypatch.setattr(publisher_module, "_PARALLEL_PAGES", 1)  # workers even for a few
+    parallel = two.publisher(processes=2)
+    report_two = parallel.publish_pages(_batch(two.repo))
+    assert report_one.to_dict() | {"snapshot_version": 0} == report_two.to_dict() | {
+        "snapshot_version": 0
+    }
+    assert report_two.repaired == ["simple/demo-core/index.html"]
+    assert report_two.unverifiable == {"simple/fresh-two/index.html": 1}
+    assert [s.source for s in report_two.skipped] == [
+        "simple/broken-html/index.html",
+        "simple/broken/index.v1_json",
+    ]
+    assert report_two.added == ["simple/fresh-project/index.html", "simple/fresh-two/index.html"]
+    files_one = sorted(p.relative_to(one.repo) for p in (one.repo / "simple").rglob("*"))
+    files_two = sorted(p.relative_to(two.repo) for p in (two.repo / "simple").rglob("*"))
+    assert files_one == files_two
+    for rel in files_two:
+        if (two.repo / rel).is_file():
+            assert (one.repo / rel).read_bytes() == (two.repo / rel).read_bytes()
+    view_one = load_view(RepositoryStorage(one.repo))
+    view_two = load_view(RepositoryStorage(two.repo))
+    for name in view_one.bin_names():
+        assert view_one.bin(name).signed.targets == view_two.bin(name).signed.targets
+    result = verify_repository(two.storage, two.clock())
+    assert result.ok and not result.pending, (result.problems, result.pending)
+
+
 def test_cached_state_notices_another_publishers_commit(make_repo) -> None:
     signed = make_repo()
     first, second = signed.publisher(), signed.publisher()
@@ -109,13 +159,13 @@ def test_cached_state_notices_another_publishers_commit(make_repo) -> None:
 class _CountParses:
     def __init__(self, monkeypatch) -> None:
         self.count = 0
-        original = pages.parse_page
+        original = pages.check_page  # what publishing validates pages with
 
         def counting(data, form, source):
             self.count += 1
             return original(data, form, source)
 
-        monkeypatch.setattr(pages, "parse_page", counting)
+        monkeypatch.setattr(pages, "check_page", counting)
 
 
 def test_stat_cache_skips_unchanged_pages_and_rehashes_changed_ones(make_repo, monkeypatch):

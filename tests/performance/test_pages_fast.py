@@ -103,8 +103,27 @@ def _check(text: str) -> bool:
         assert not isinstance(full, str), (text, full)
         assert ([(line, attrs, "".join(t)) for line, attrs, t in anchors], versions) == full
     data = text.encode("utf-8", "surrogatepass")
-    assert _parse(data, fast=True) == _parse(data, fast=False)
+    full = _parse(data, fast=False)
+    assert _parse(data, fast=True) == full
+    _check_count(data, full)
     return fast is not None
+
+
+def _check_count(data: bytes, full: object, form: str = "index.html") -> bool:
+    """``check_page`` gives the full parser's verdict; True when decided without it."""
+    if form == "index.html":
+        quick = pages._count_unverifiable_html(data)
+    else:
+        quick = pages._count_unverifiable_json(data)
+    if quick is not None:
+        assert isinstance(full, pages.ProjectPage), (data[:300], full)
+        assert quick == len(full.unverifiable())
+    try:
+        counted: object = pages.check_page(data, form, "x")
+    except pages.PageError as exc:
+        counted = str(exc)
+    assert counted == (full if isinstance(full, str) else len(full.unverifiable()))
+    return quick is not None
 
 
 def test_unmutated_pages_take_the_fast_path(tmp_path: Path) -> None:
@@ -112,18 +131,23 @@ def test_unmutated_pages_take_the_fast_path(tmp_path: Path) -> None:
     assert len(corpus) > 10
     for text in corpus:
         assert _check(text), text[:200]
+        # ... and, for publishing, are validated without building the page model.
+        assert pages._count_unverifiable_html(text.encode()) is not None, text[:200]
 
 
 def test_random_mutations_never_differ(tmp_path: Path) -> None:
     rng = random.Random(11)
     corpus = [t[:6000] for t in _corpus(tmp_path)]  # mutations near the links, kept quick
-    accepted = declined = 0
+    accepted = declined = counted = 0
     for _ in range(6000):
-        if _check(_mutate(rng.choice(corpus), rng)):
+        text = _mutate(rng.choice(corpus), rng)
+        if _check(text):
             accepted += 1
         else:
             declined += 1
+        counted += pages._count_unverifiable_html(text.encode("utf-8", "surrogatepass")) is not None
     assert accepted > 1000 and declined > 1000  # both sides of the fence were exercised
+    assert counted > 200  # valid mutated pages decided without the page model
 
 
 @pytest.mark.parametrize(
@@ -157,3 +181,61 @@ def test_url_name_matches_urlsplit() -> None:
         except pages._Reject:
             got = None
         assert got == expected, url
+
+
+JSON_SNIPPETS = [
+    '"', "'", ",", ":", "{", "}", "[", "]", "null", "true", "false", "0", "-1", "1.5", "NaN",
+    '"size":-1,', '"size":true,', '"yanked":"r",', '"yanked":1,', '"requires-python":null,',
+    '"requires-python":3,', '"core-metadata":true,', '"core-metadata":{"sha256":"' + "a" * 64
+    + '"},', '"dist-info-metadata":{"md5":"' + "a" * 32 + '"},', '"core-metadata":"x",',
+    '"upload-time":1,', '"hashes":{},', '"hashes":{"md5":"' + "b" * 32 + '"},', '"x":1,',
+    '"filename":"a/b",', '"filename":"..",', '"filename":"",', '"url":"javascript:x",',
+    "#sha256=" + "c" * 64, "#md5=" + "c" * 32, "%2F", "\\u0000", "\\n", "\\\\", "é", "A", "..",
+    "/", " ", "\x00", "\x7f", '"sha256":"' + "D" * 64 + '"', '"name":"",', "<",
+]  # fmt: skip
+
+
+def _json_corpus(tmp: Path) -> list[str]:
+    texts = [
+        (FIXTURES / project / "index.v1_json").read_text()
+        for project in ("click", "pynacl", "securesystemslib", "tuf")
+        if (FIXTURES / project / "index.v1_json").is_file()
+    ]
+    build_index(tmp / "sample")
+    texts += [p.read_text() for p in sorted((tmp / "sample" / "simple").glob("*/index.v1_json"))]
+    rng = random.Random(5)
+    for i, count in enumerate((1, 2, 5, 17)):
+        _, doc = make_index.render(make_index.project_name(i), count, rng)
+        texts.append(doc.decode())
+    return texts
+
+
+def _json_verdict(data: bytes) -> object:
+    try:
+        return pages.parse_json(data, "x")
+    except pages.PageError as exc:
+        return str(exc)
+
+
+def test_json_check_matches_full_parser(tmp_path: Path) -> None:
+    corpus = _json_corpus(tmp_path)
+    for text in corpus:  # unmutated pages are decided without the page model
+        data = text.encode()
+        assert _check_count(data, _json_verdict(data), form="index.v1_json"), text[:200]
+    rng = random.Random(13)
+    short = [t[:4000] for t in corpus]
+    decided = 0
+    for _ in range(6000):
+        text = rng.choice(corpus if rng.random() < 0.3 else short)
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            at = rng.randrange(len(text) + 1)
+            op = rng.randrange(3)
+            if op == 0:
+                text = text[:at] + rng.choice(JSON_SNIPPETS) + text[at:]
+            elif op == 1:
+                text = text[:at] + text[at + rng.randrange(1, 8) :]
+            else:
+                text = text[:at] + rng.choice(JSON_SNIPPETS) + text[at + 1 :]
+        data = text.encode("utf-8", "surrogatepass")
+        decided += _check_count(data, _json_verdict(data), form="index.v1_json")
+    assert decided > 200

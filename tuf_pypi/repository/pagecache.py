@@ -195,11 +195,10 @@ def _scan_one(
             unverifiable = hit.unverifiable  # same bytes as when parsed: no need to parse
         else:
             try:
-                parsed = pages.parse_page(data, form, target)
+                unverifiable = pages.check_page(data, form, target)
             except pages.PageError as e:
                 out.append(Skipped(target, e.reason))
                 continue
-            unverifiable = len(parsed.unverifiable())
         page = Page(project, form, data, digest, unverifiable)
         stable = len(data) == key[0]
         out.append(_finish(page, key if stable else None, project_dir, names, write))

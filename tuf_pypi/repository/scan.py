@@ -89,10 +89,10 @@ def read_page(storage: RepositoryStorage, project: str, form: str) -> Page | Ski
     if data is None:
         return Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
     try:
-        parsed = pages.parse_page(data, form, target)
+        unverifiable = pages.check_page(data, form, target)
     except pages.PageError as e:
         return Skipped(target, e.reason)
-    return Page(project, form, data, hashlib.sha256(data).hexdigest(), len(parsed.unverifiable()))
+    return Page(project, form, data, hashlib.sha256(data).hexdigest(), unverifiable)
 
 
 def read_project(
