@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pytest
 from tuf.api.exceptions import DownloadHTTPError
-from tuf.ngclient import Updater, UpdaterConfig
+from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from tests.repository.conftest import PASSPHRASE, Clock, SignedRepo
-from tuf_pypi.repository import init_repository
-from tuf_pypi.sample import build_index
+from tests.repository.conftest import PASSPHRASE, SignedRepo, clock, make_repo
+from tuf_pypi import layout
+from tuf_pypi.testing import ngclient_updater
 
-__all__ = ["PASSPHRASE", "FileFetcher", "SignedRepo", "updater"]
+__all__ = [
+    "PASSPHRASE",
+    "FileFetcher",
+    "SignedRepo",
+    "clock",
+    "make_repo",
+    "targets_of",
+    "updater",
+]
 
 
 class FileFetcher(FetcherInterface):
@@ -36,36 +43,17 @@ class FileFetcher(FetcherInterface):
 
 
 def updater(repo: Path, cache: Path, fetcher: FileFetcher | None = None) -> Updater:
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / "downloads").mkdir(exist_ok=True)
-    return Updater(
-        metadata_dir=str(cache),
-        metadata_base_url="http://repo/tuf/",
-        target_base_url="http://repo/",
-        target_dir=str(cache / "downloads"),
-        config=UpdaterConfig(prefix_targets_with_hash=True),
-        fetcher=fetcher or FileFetcher(repo),
-        bootstrap=(repo / "tuf" / "1.root.json").read_bytes(),
+    """python-tuf's client reading ``repo`` straight from disk (no server needed)."""
+    root = (repo / "tuf" / "1.root.json").read_bytes()
+    return ngclient_updater("http://repo", root, cache, fetcher=fetcher or FileFetcher(repo))
+
+
+def targets_of(repo: Path) -> list[str]:
+    """Every page target present under ``repo/simple/``."""
+    return sorted(
+        f"simple/{d.name}/{form}"
+        for d in (repo / "simple").iterdir()
+        if d.is_dir()
+        for form in layout.PAGE_FORMS
+        if (d / form).exists()
     )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    from datetime import datetime, timezone
-
-    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
-
-
-@pytest.fixture
-def make_repo(tmp_path: Path, clock: Clock) -> Callable[..., SignedRepo]:
-    def factory(bins: int = 16, publish: bool = True, name: str = "r") -> SignedRepo:
-        repo = tmp_path / name / "repo"
-        keys_dir = tmp_path / name / "keys"
-        build_index(repo)
-        init_repository(repo, keys_dir, PASSPHRASE, number_of_bins=bins, now=clock())
-        signed = SignedRepo(repo, keys_dir, clock)
-        if publish:
-            signed.publisher().publish()
-        return signed
-
-    return factory

@@ -11,23 +11,13 @@ from tuf_pypi import pages
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 from tuf_pypi.sample import SampleDist, add_release
 
-from .conftest import FileFetcher, updater
-
-
-def _targets(repo: Path) -> list[str]:
-    return sorted(
-        f"simple/{d.name}/{form}"
-        for d in (repo / "simple").iterdir()
-        if d.is_dir()
-        for form in ("index.html", "index.v1_json")
-        if (d / form).exists()
-    )
+from .conftest import FileFetcher, targets_of, updater
 
 
 def _client_sees_everything(repo: Path, cache: Path) -> None:
     client = updater(repo, cache)
     client.refresh()
-    for path in _targets(repo):
+    for path in targets_of(repo):
         info = client.get_targetinfo(path)
         assert info is not None, path
         data = (repo / path).read_bytes()

@@ -23,23 +23,13 @@ from tuf_pypi.repository.rebin import next_versions, rebin, rebin_targets
 from tuf_pypi.repository.storage import TEMP_PREFIX
 from tuf_pypi.sample import SampleDist, add_release
 
-from .conftest import PASSPHRASE, SignedRepo, updater
-
-
-def _targets(repo: Path) -> list[str]:
-    return sorted(
-        f"simple/{d.name}/{form}"
-        for d in (repo / "simple").iterdir()
-        if d.is_dir()
-        for form in ("index.html", "index.v1_json")
-        if (d / form).exists()
-    )
+from .conftest import PASSPHRASE, SignedRepo, targets_of, updater
 
 
 def _ngclient_sees_everything(repo: Path, cache: Path) -> None:
     client = updater(repo, cache)
     client.refresh()
-    for path in _targets(repo):
+    for path in targets_of(repo):
         info = client.get_targetinfo(path)
         assert info is not None, path
         info.verify_length_and_hashes((repo / path).read_bytes())
@@ -69,7 +59,7 @@ def test_ngclient_follows_a_rebin(make_repo, tmp_path, before: int, after: int) 
     assert all(new[name] > version for name, version in old.items() if name.startswith("bin-"))
     assert set(new) == set(old) | set(view.bin_names())
     assert sum(len(view.bin(n).signed.targets) for n in view.bin_names()) == len(
-        _targets(signed.repo)
+        targets_of(signed.repo)
     )
     result = verify_repository(signed.storage, signed.clock())
     assert result.ok and not result.pending, result.problems
