@@ -156,22 +156,41 @@ def _served_timestamp(directory: Path) -> str:
         return "no timestamp (nothing to serve yet)"
 
 
-def _run_sync(directory: Path, as_json: bool, sync: Callable[[], SyncReport]) -> SyncReport:
-    """Run a sync; on a refusal, say what the mirror still serves, then exit 1."""
+def _run_sync(
+    operation: Callable[..., SyncReport],
+    upstream: str,
+    directory: Path,
+    root_file: Path | None,
+    options: SyncOptions,
+    *,
+    quiet: bool,
+    as_json: bool,
+    no_wait: bool,
+) -> SyncReport:
+    """Run ``sync_mirror`` or ``overlay_mirror`` into ``directory`` and report it.
+
+    On a refusal, say what the mirror still serves, then exit 1; with ``--json``
+    print the report, otherwise a one-line summary.
+    """
     before = _served_timestamp(directory)
     try:
-        report = sync()
+        report = operation(
+            upstream,
+            directory,
+            root=root_file.read_bytes() if root_file else None,
+            options=options,
+            progress=None if quiet or as_json else (lambda line: click.echo(line, err=True)),
+            wait_for_lock=not no_wait,
+        )
     except ClientError as exc:
         click.echo(f"error: {exc}", err=True)
         click.echo(f"error: {directory} is unchanged: it still serves {before}", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
         echo_json(report.to_dict())
+    else:
+        _summary(report, directory)
     return report
-
-
-def _progress(quiet: bool) -> Callable[[str], None] | None:
-    return None if quiet else (lambda line: click.echo(line, err=True))
 
 
 def _summary(report: SyncReport, directory: Path) -> None:
@@ -278,21 +297,8 @@ def sync(
         jobs=jobs,
         state_dir=state_dir,
     )
-    root = root_file.read_bytes() if root_file else None
-    report = _run_sync(
-        dest,
-        as_json,
-        lambda: sync_mirror(
-            upstream,
-            dest,
-            root=root,
-            options=options,
-            progress=_progress(quiet or as_json),
-            wait_for_lock=not no_wait,
-        ),
-    )
-    if not as_json:
-        _summary(report, dest)
+    flags = {"quiet": quiet, "as_json": as_json, "no_wait": no_wait}
+    _run_sync(sync_mirror, upstream, dest, root_file, options, **flags)
 
 
 @mirror.command()
@@ -332,27 +338,14 @@ def overlay(
     Run it after each bandersnatch run.
     """
     options = SyncOptions(compress=not no_gzip, jobs=jobs, state_dir=state_dir)
-    root = root_file.read_bytes() if root_file else None
-    report = _run_sync(
-        web,
-        as_json,
-        lambda: overlay_mirror(
-            upstream,
-            web,
-            root=root,
-            options=options,
-            progress=_progress(quiet or as_json),
-            wait_for_lock=not no_wait,
-        ),
-    )
-    if not as_json:
-        _summary(report, web)
-        if report.missing_files:
-            click.echo(
-                f"note: {len(report.missing_files)} files on signed pages are not in "
-                f"{web}/packages/ yet; clients fetch those from the link's own URL",
-                err=True,
-            )
+    flags = {"quiet": quiet, "as_json": as_json, "no_wait": no_wait}
+    report = _run_sync(overlay_mirror, upstream, web, root_file, options, **flags)
+    if not as_json and report.missing_files:
+        click.echo(
+            f"note: {len(report.missing_files)} files on signed pages are not in "
+            f"{web}/packages/ yet; clients fetch those from the link's own URL",
+            err=True,
+        )
 
 
 COMMANDS = [gc, mirror]
