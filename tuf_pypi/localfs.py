@@ -17,7 +17,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMP_PREFIX", "LockBusy", "exclusive_lock", "fsync_dir", "write_atomic"]
+__all__ = [
+    "TEMP_PREFIX",
+    "LockBusy",
+    "exclusive_lock",
+    "fsync_dir",
+    "replace_file",
+    "write_atomic",
+]
 
 #: Temporary files start with this (a dotfile: web servers can refuse to serve them);
 #: any left behind are debris of a crash.
@@ -28,28 +35,38 @@ class LockBusy(Exception):
     """The lock is held by another process and the caller chose not to wait."""
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and a rename.
+def replace_file(path: str | Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to a temp file beside ``path`` and rename it over ``path``.
 
-    With ``durable`` the file is fsynced before the rename, so after a power cut the
-    name points at the whole new file or the old one. Without it the caller must make
-    the batch durable itself (``bulk.sync_filesystem``) before referring to it.
+    The parent directory must exist. With ``durable`` the file is fsynced before
+    the rename, so after a power cut the name points at the whole new file or the
+    old one; without it the caller makes a whole batch durable at once
+    (``repository.bulk.sync_filesystem``) before anything refers to it. Plain
+    ``os`` calls on strings: this is the publisher's hot path.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    directory, _, name = os.fspath(path).rpartition("/")
     # Unique per process and thread: writers run in several of both.
-    tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{threading.get_ident()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp = f"{directory}/{TEMP_PREFIX}{name}.{os.getpid()}.{threading.get_ident()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
     except BaseException:
+        os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """:func:`replace_file`, creating the parent directories first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, data, durable=durable)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -14,14 +14,14 @@ storage that mirrors writes elsewhere) gets every write through it, one by one.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from .storage import TEMP_PREFIX, RepositoryStorage
+from ..localfs import replace_file
+from .storage import RepositoryStorage
 
 __all__ = ["BULK_THRESHOLD", "fast_write", "sync_filesystem", "write_many"]
 
@@ -47,20 +47,7 @@ def sync_filesystem(path: Path) -> None:
 
 def fast_write(path: str, data: bytes) -> None:
     """Atomic (temp file + rename) but not yet durable: call sync_filesystem after."""
-    directory, _, name = path.rpartition("/")
-    tmp = f"{directory}/{TEMP_PREFIX}{name}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+    replace_file(path, data, durable=False)
 
 
 def instrumented(storage: RepositoryStorage) -> bool:
