@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 import click
 
 from .. import layout
-from ..keys import PASSPHRASE_ENV, KeyFileError
+from ..keys import PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..pages import PageError
-from ..repository import StorageError
+from ..repository import Publisher, StorageError
+from ..repository.settings import load_expiry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_EXPIRED = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,3 +129,18 @@ pinned_root_option = click.option(
     required=True,
     help="The pinned trusted root.json. Trust starts here, never from the network.",
 )
+
+
+def open_publisher(
+    repo: Path, keys_dir: Path, state_dir: Path | None = None, wait: bool = True
+) -> Publisher:
+    """A publisher for ``repo`` with the keys and expiry settings of ``keys_dir``.
+
+    Passphrases are asked for (or read from the environment) only when a key file
+    has to be opened.
+    """
+    check_keys_outside(repo, keys_dir)
+    keys = KeyDirectory(keys_dir, passphrase=passphrase)
+    return Publisher(
+        repo, keys, state_dir=state_dir, expiry=load_expiry(keys_dir), wait_for_lock=wait
+    )

@@ -27,7 +27,7 @@ from ..keys import (
     public_key_document,
     read_public_key,
 )
-from ..repository import Publisher, RepositoryStorage, load_view
+from ..repository import RepositoryStorage, load_view
 from ..repository.ceremony import (
     CeremonyError,
     Proposal,
@@ -43,11 +43,11 @@ from ..repository.settings import load_expiry
 from . import _common
 from ._common import (
     DURATION,
-    check_keys_outside,
     echo_json,
     fail_cleanly,
     json_option,
     keys_option,
+    open_publisher,
     passphrase,
     repo_option,
 )
@@ -368,12 +368,6 @@ def sign(file: Path, key_file: Path, current: Path | None, repo: Path | None, ye
 # -- apply, recover -------------------------------------------------------------------
 
 
-def _publisher(repo: Path, keys_dir: Path) -> Publisher:
-    check_keys_outside(repo, keys_dir)
-    keys = KeyDirectory(keys_dir, passphrase=passphrase)
-    return Publisher(repo, keys, expiry=load_expiry(keys_dir))
-
-
 def _apply_command(role: str) -> Callable[..., None]:
     @click.command("apply")
     @repo_option
@@ -387,7 +381,7 @@ def _apply_command(role: str) -> Callable[..., None]:
         proposals = read_proposals(list(files))
         if role not in proposals:
             raise CeremonyError(f"none of the files is a {role} proposal")
-        report = apply_proposals(_publisher(repo, keys_dir), proposals)
+        report = apply_proposals(open_publisher(repo, keys_dir), proposals)
         if as_json:
             echo_json(report.__dict__)
             return
@@ -431,7 +425,7 @@ def recover(repo: Path, keys_dir: Path, known_good_snapshot: int, as_json: bool)
     a higher version signed by the current online key, then a new snapshot and
     timestamp. See docs/ceremony.md, "Compromise recovery".
     """
-    report = restore_bins(_publisher(repo, keys_dir), known_good_snapshot)
+    report = restore_bins(open_publisher(repo, keys_dir), known_good_snapshot)
     if as_json:
         echo_json(report.__dict__)
         return

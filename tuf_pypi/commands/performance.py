@@ -8,8 +8,15 @@ import click
 
 from ..repository.planner import plan as make_plan
 from ..repository.rebin import rebin as rebin_repository
-from ._common import echo_json, fail_cleanly, json_option, keys_option, repo_option
-from .repository import _publisher, state_option, wait_option
+from ._common import (
+    echo_json,
+    fail_cleanly,
+    json_option,
+    keys_option,
+    open_publisher,
+    repo_option,
+)
+from .repository import state_option, wait_option
 
 
 @click.command()
@@ -83,7 +90,7 @@ def rebin(
     their next refresh. Old bin names stay listed in the snapshot, emptied.
     """
     report = rebin_repository(
-        _publisher(repo, keys_dir, state_dir, wait=not no_wait), number_of_bins
+        open_publisher(repo, keys_dir, state_dir, wait=not no_wait), number_of_bins
     )
     if as_json:
         echo_json(report.to_dict())

@@ -13,7 +13,6 @@ from ..keys import KeyDirectory
 from ..metrics import Registry
 from ..repository import (
     Expiry,
-    Publisher,
     RepositoryStorage,
     StorageError,
     init_repository,
@@ -22,7 +21,6 @@ from ..repository import (
     verify_repository,
 )
 from ..repository.publisher import utcnow
-from ..repository.settings import load_expiry
 from ..repository.status_metrics import StatusGauges
 from ._common import (
     DURATION,
@@ -35,6 +33,7 @@ from ._common import (
     fail_cleanly,
     json_option,
     keys_option,
+    open_publisher,
     passphrase,
     repo_option,
 )
@@ -151,14 +150,6 @@ def init(
     )
 
 
-def _publisher(repo: Path, keys_dir: Path, state_dir: Path | None, wait: bool = True) -> Publisher:
-    check_keys_outside(repo, keys_dir)
-    keys = KeyDirectory(keys_dir, passphrase=passphrase)
-    return Publisher(
-        repo, keys, state_dir=state_dir, expiry=load_expiry(keys_dir), wait_for_lock=wait
-    )
-
-
 state_option = click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -203,7 +194,7 @@ def publish(
     targets. Bad pages are reported and left unsigned (exit 3). Running it
     again with nothing changed writes nothing.
     """
-    publisher = _publisher(repo, keys_dir, state_dir, wait=not no_wait)
+    publisher = open_publisher(repo, keys_dir, state_dir, wait=not no_wait)
     show_progress = not as_json and sys.stderr.isatty()
     report = publisher.publish(projects or None, progress=_progress if show_progress else None)
     if as_json:
@@ -262,7 +253,7 @@ def refresh(
     Versions are bumped so clients accept the new signatures. Uses only the
     online key; offline roles are reported by 'tuf-pypi status'.
     """
-    report = _publisher(repo, keys_dir, state_dir, wait=not no_wait).refresh(within)
+    report = open_publisher(repo, keys_dir, state_dir, wait=not no_wait).refresh(within)
     if as_json:
         echo_json(
             {
