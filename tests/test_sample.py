@@ -10,13 +10,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from functools import partial
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -29,6 +27,7 @@ from tuf_pypi.sample import (
     build_index,
     build_wheel,
 )
+from tuf_pypi.testing import serve_directory
 
 PAGE_BASE = "http://index.test/"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -466,14 +465,11 @@ class _JsonIndexHandler(SimpleHTTPRequestHandler):
 def test_pip_installs_using_the_json_pages(index: Path, tmp_path: Path) -> None:
     hits: list[str] = []
     handler = type("Handler", (_JsonIndexHandler,), {"json_hits": hits})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(index)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, url = serve_directory(index, handler)
     try:
-        pip_install(f"http://127.0.0.1:{server.server_port}/simple/", tmp_path, "demo-app")
+        pip_install(f"{url}/simple/", tmp_path, "demo-app")
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(10)
     assert {"/simple/demo-app/", "/simple/demo-lib/", "/simple/demo-core/"} <= set(hits)
     assert installed(tmp_path) == {"demo_app": "1.1", "demo_lib": "1.0", "demo_core": "1.0"}

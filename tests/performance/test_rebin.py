@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 from tuf_pypi.repository.rebin import next_versions, rebin, rebin_targets
 from tuf_pypi.repository.storage import TEMP_PREFIX
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing import serve_directory
 
 from .conftest import PASSPHRASE, SignedRepo, targets_of, updater
 
@@ -140,18 +138,10 @@ def test_a_crash_leaves_the_old_repository_and_a_rerun_finishes(make_repo, tmp_p
 @pytest.fixture
 def http_mirror(make_repo) -> Iterator[tuple[SignedRepo, str]]:
     signed = make_repo(bins=16)
-    handler = functools.partial(_QuietHandler, directory=str(signed.repo))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield signed, f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = serve_directory(signed.repo)
+    yield signed, f"{url}/"
     server.shutdown()
     server.server_close()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def test_tuf_pypi_client_follows_a_rebin(http_mirror, tmp_path, monkeypatch) -> None:
