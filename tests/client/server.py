@@ -8,6 +8,7 @@ directory as is, so one tree can back an honest and a malicious mirror at once.
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 import zlib
@@ -71,6 +72,13 @@ class MirrorServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet when a client hangs up (after a refusal or a timeout): that is
+        expected here, and its traceback would land in a command's captured stderr.
+        Any other error is printed as usual."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -44,7 +44,7 @@ def test_download_one_file_as_json(index: Index, serve: Serve, run, tmp_path: Pa
     filename = "demo_lib-2.0-py3-none-any.whl"
     result = run(serve(index), args=["demo-lib", "--filename", filename, "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["ok"] and report["failed"] == []
     assert [d["filename"] for d in report["downloaded"]] == [filename]
 

@@ -215,7 +215,7 @@ def test_gc_command(make_repo) -> None:
 
     result = runner.invoke(main, [*args, "--grace", "0s", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert "2.snapshot.json" in report["deleted_metadata"]
     assert report["bytes_freed"] > 0
     assert not (signed.repo / "tuf/2.snapshot.json").exists()

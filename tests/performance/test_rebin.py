@@ -169,7 +169,7 @@ def test_cli_rebin_json(make_repo, monkeypatch) -> None:
     args = ["rebin", "--repo", str(signed.repo), "--keys-dir", str(signed.keys_dir)]
     result = CliRunner().invoke(main, [*args, "--bins", "128", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert (report["old_bins"], report["new_bins"], report["retired"]) == (16, 128, 16)
     result = CliRunner().invoke(main, [*args, "--bins", "100"])
     assert result.exit_code == 1 and "power of two" in result.output

@@ -49,7 +49,7 @@ def test_admin_workflow(index) -> None:
 
     result = run("publish", *args, "--json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert len(report["added"]) == 8 and report["timestamp_version"] == 2
 
     result = run("publish", *args)
@@ -60,7 +60,7 @@ def test_admin_workflow(index) -> None:
 
     result = run("status", "--repo", str(repo), "--json")
     assert result.exit_code == 0
-    status = json.loads(result.output)
+    status = json.loads(result.stdout)
     assert status["status"] == "ok" and status["targets"] == 8 and status["bins"] == 16
 
     result = run("refresh", *args, "--within", "2d")
@@ -150,7 +150,7 @@ def test_status_shows_where_each_key_is(index) -> None:
     assert run("init", "--repo", str(repo), "--keys-dir", str(keys), "--bins", "16").exit_code == 0
     (keys / "root-1.key").unlink()  # moved offline
     result = run("status", "--repo", str(repo), "--keys-dir", str(keys), "--json")
-    roles = {r["role"].split(" ")[0]: r for r in json.loads(result.output)["roles"]}
+    roles = {r["role"].split(" ")[0]: r for r in json.loads(result.stdout)["roles"]}
     assert list(roles["root"]["locations"].values()) == ["not here"]
     assert all(v.startswith("file ") for v in roles["timestamp"]["locations"].values())
     assert "online.key" in next(iter(roles["bin-n"]["locations"].values()))
