@@ -19,35 +19,40 @@ publish commits. A missing or unreadable cache only costs time.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import multiprocessing
 import os
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence, Set
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import layout, pages
 from .bulk import fast_write
 from .scan import Page, Skipped, read_page
 from .storage import RepositoryStorage
 
-__all__ = ["CachedPage", "PageCache", "ScannedPage", "scan_projects"]
+__all__ = ["CachedPage", "PageCache", "ScannedPage", "link_copy", "scan_projects"]
 
 _VERSION = "tuf-pypi-page-cache 1"
 #: (size, mtime_ns, ctime_ns, inode)
 StatKey = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True)
-class CachedPage:
+class CachedPage(NamedTuple):
+    """What a page gave when it was last hashed and parsed, keyed by its ``lstat``.
+
+    Tuples, not dataclasses: a full publish at PyPI scale makes 1.5 million of
+    each, and passes the scanned ones between processes.
+    """
+
     key: StatKey
     sha256: str
     unverifiable: int
 
 
-@dataclass(frozen=True)
-class ScannedPage:
+class ScannedPage(NamedTuple):
     """A page eligible for signing, as the full scan saw it (no bytes kept)."""
 
     project: str
@@ -82,10 +87,11 @@ class PageCache:
                 if f.readline().rstrip("\n") != _VERSION:
                     return self
                 entries = {}
+                make = CachedPage._make  # tuple.__new__: no Python __new__ per entry
                 for line in f:
                     path, size, mtime, ctime, ino, digest, unverifiable = line.split("\t")
                     key = (int(size), int(mtime), int(ctime), int(ino))
-                    entries[path] = CachedPage(key, digest, int(unverifiable))
+                    entries[path] = make((key, digest, int(unverifiable)))
                 self.entries = entries
         except (OSError, ValueError):
             self.entries = {}
@@ -101,11 +107,12 @@ class PageCache:
             fast_write(str(self.file), "".join(lines).encode())
 
     def update(self, scanned: Sequence[ScannedPage]) -> None:
-        entries = {}
-        for page in scanned:
-            if page.key is not None:
-                entries[page.path] = CachedPage(page.key, page.sha256, page.unverifiable)
-        self.entries = entries
+        make = CachedPage._make
+        self.entries = {
+            f"{layout.SIMPLE_DIR}/{p.project}/{p.form}": make((p.key, p.sha256, p.unverifiable))
+            for p in scanned
+            if p.key is not None
+        }
 
 
 def _key(st: os.stat_result) -> StatKey:
@@ -115,14 +122,20 @@ def _key(st: os.stat_result) -> StatKey:
 # Set in the parent before forking workers, so they inherit it without pickling.
 _WORKER: dict[str, object] = {}
 
+#: Open a page without following a symlink and without blocking on a FIFO.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
-def _copy_present(project_dir: str, name: str, names: set[str], length: int) -> bool:
-    if name not in names:
-        return False
+
+def _copy_present(copy: str, length: int) -> bool:
     try:
-        return os.stat(f"{project_dir}/{name}").st_size == length
+        st = os.stat(copy)
     except OSError:
         return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == length
+
+
+def _too_large(target: str) -> Skipped:
+    return Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
 
 
 def _scan_one(
@@ -130,65 +143,61 @@ def _scan_one(
     project: str,
     cache: dict[str, CachedPage],
     write,
+    link: bool = False,
+    symlinked: Set[str] = frozenset(),
 ) -> list[ScannedPage | Skipped | tuple[str, str]]:
-    """Both forms of one project; ``(project, form)`` for an absent page."""
-    root = str(storage.root)
-    project_dir = f"{root}/{layout.SIMPLE_DIR}/{project}"
+    """Both forms of one project; ``(project, form)`` for an absent page.
+
+    The usual case costs one ``lstat`` per page and one ``stat`` of its copy (no
+    directory listing: at PyPI scale a ``listdir`` per project costs more than
+    everything else a cached page needs).
+    """
+    project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
+    slow = project in symlinked
     out: list[ScannedPage | Skipped | tuple[str, str]] = []
-    try:
-        names = set(os.listdir(project_dir))
-        slow = os.path.islink(project_dir)
-    except OSError:
-        names, slow = set(), True
     for form in layout.PAGE_FORMS:
         target = f"{layout.SIMPLE_DIR}/{project}/{form}"
-        if form not in names and not slow:
-            out.append((project, form))
-            continue
+        page_path = f"{project_dir}/{form}"
         try:
-            st = os.lstat(f"{project_dir}/{form}")
+            st = None if slow else os.lstat(page_path)
         except FileNotFoundError:
             out.append((project, form))
             continue
         except OSError:
             st = None
-        if slow or st is None or not stat.S_ISREG(st.st_mode):
-            # Symlinks, odd files: the careful path, which checks where they lead.
-            page = read_page(storage, project, form)
-            if page is None:
-                out.append((project, form))
-            elif isinstance(page, Skipped):
-                out.append(page)
-            else:
-                out.append(_finish(page, None, project_dir, names, write))
+        if st is None or not stat.S_ISREG(st.st_mode):
+            out.append(_scan_carefully(storage, project, form, write))
             continue
         key = _key(st)
         hit = cache.get(target)
         if hit is not None and hit.key == key:
-            copy = layout.consistent_name(form, hit.sha256)
-            if _copy_present(project_dir, copy, names, key[0]):
+            copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
+            if _copy_present(copy, key[0]):
                 out.append(
                     ScannedPage(project, form, hit.sha256, key[0], hit.unverifiable, key, False)
                 )
                 continue
         if st.st_size > pages.MAX_PAGE_BYTES:
-            out.append(
-                Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
-            )
+            out.append(_too_large(target))
             continue
         try:
-            fd = os.open(f"{project_dir}/{form}", os.O_RDONLY)
+            fd = os.open(page_path, _OPEN_FLAGS)
             try:
-                data = _read_all(fd, st.st_size)
+                opened = os.fstat(fd)
+                data = _read_all(fd, opened.st_size) if stat.S_ISREG(opened.st_mode) else None
             finally:
                 os.close(fd)
         except OSError as e:
-            out.append(Skipped(target, f"cannot be read ({e.strerror})"))
+            if e.errno == errno.ELOOP:  # replaced by a symlink since the lstat
+                out.append(_scan_carefully(storage, project, form, write))
+            else:
+                out.append(Skipped(target, f"cannot be read ({e.strerror})"))
+            continue
+        if data is None:
+            out.append(_scan_carefully(storage, project, form, write))
             continue
         if len(data) > pages.MAX_PAGE_BYTES:
-            out.append(
-                Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
-            )
+            out.append(_too_large(target))
             continue
         digest = hashlib.sha256(data).hexdigest()
         if hit is not None and hit.sha256 == digest and hit.key[0] == len(data):
@@ -200,42 +209,99 @@ def _scan_one(
                 out.append(Skipped(target, e.reason))
                 continue
         page = Page(project, form, data, digest, unverifiable)
-        stable = len(data) == key[0]
-        out.append(_finish(page, key if stable else None, project_dir, names, write))
+        key = _key(opened) if len(data) == opened.st_size else None
+        out.append(_finish(page, key, project_dir, write, opened if link else None))
     return out
 
 
+def _scan_carefully(storage: RepositoryStorage, project: str, form: str, write):
+    """Symlinks and odd files: the careful path, which checks where they lead."""
+    page = read_page(storage, project, form)
+    if page is None:
+        return (project, form)
+    if isinstance(page, Skipped):
+        return page
+    project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
+    return _finish(page, None, project_dir, write, None)
+
+
 def _read_all(fd: int, size_hint: int) -> bytes:
+    """The file's bytes, at most one past the page size limit.
+
+    Asks for one byte more than ``fstat`` said; a short read is the end of a
+    regular file, so the usual page costs one ``read``, not two.
+    """
     chunks = []
-    want = max(size_hint, 1) + 1
+    want = min(max(size_hint, 1) + 1, pages.MAX_PAGE_BYTES + 1)
+    total = 0
     while True:
-        chunk = os.read(fd, min(want, pages.MAX_PAGE_BYTES + 1))
-        if not chunk:
-            break
+        chunk = os.read(fd, want)
         chunks.append(chunk)
-        if sum(len(c) for c in chunks) > pages.MAX_PAGE_BYTES:
+        total += len(chunk)
+        if len(chunk) < want or total > pages.MAX_PAGE_BYTES:
             break
-        want = 1 << 20
+        want = min(1 << 20, pages.MAX_PAGE_BYTES + 1 - total)
     return b"".join(chunks)
 
 
-def _finish(page: Page, key: StatKey | None, project_dir: str, names: set[str], write):
-    copy = layout.consistent_name(page.form, page.sha256)
-    written = False
-    if not _copy_present(project_dir, copy, names, page.length):
-        write(f"{project_dir}/{copy}", page.data)
-        written = True
+def _finish(
+    page: Page,
+    key: StatKey | None,
+    project_dir: str,
+    write,
+    read_from: os.stat_result | None,
+) -> ScannedPage:
+    """The scanned page, after making sure its consistent copy is there.
+
+    With ``read_from`` (the ``fstat`` of the page file that was read) the copy is
+    first tried as a hard link to that very file (:func:`link_copy`): one system
+    call, which also finds out whether the copy exists already. Linking changes
+    the file's ctime, so the stat key is taken again.
+    """
+    copy = f"{project_dir}/{layout.consistent_name(page.form, page.sha256)}"
+    written = True
+    if read_from is not None and (
+        linked := link_copy(f"{project_dir}/{page.form}", copy, read_from)
+    ):
+        key = _key(linked) if key is not None else None
+    elif _copy_present(copy, page.length):
+        written = False
+    else:
+        write(copy, page.data)
     return ScannedPage(
         page.project, page.form, page.sha256, page.length, page.unverifiable, key, written
     )
 
 
+def link_copy(page_path: str, copy: str, read_from: os.stat_result) -> os.stat_result | None:
+    """Make ``copy`` a hard link to the page file that was read; its ``lstat``, or None.
+
+    None means "write the bytes instead": linking is not possible here (another
+    file system, a file system without hard links, a stale file at ``copy``), or
+    the page was replaced between reading and linking, so the link would name
+    other bytes (the stray link is removed). A hard link costs no inode, no data
+    and no rename: on ext4 about a twentieth of writing a copy.
+    """
+    try:
+        os.link(page_path, copy, follow_symlinks=False)
+        st = os.lstat(copy)
+    except OSError:
+        return None
+    if st.st_ino != read_from.st_ino or st.st_dev != read_from.st_dev:
+        with contextlib.suppress(OSError):
+            os.unlink(copy)
+        return None
+    return st
+
+
 def _worker(chunk: Sequence[str]) -> list:
     storage = _WORKER["storage"]
     cache = _WORKER["cache"]
+    link = bool(_WORKER["link"])
+    symlinked = _WORKER["symlinked"]
     results = []
     for project in chunk:
-        results.extend(_scan_one(storage, project, cache, fast_write))  # type: ignore[arg-type]
+        results.extend(_scan_one(storage, project, cache, fast_write, link, symlinked))  # type: ignore[arg-type]
     return results
 
 
@@ -248,19 +314,24 @@ def scan_projects(
     processes: int = 1,
     chunk_size: int = 256,
     progress=None,
+    link: bool = False,
+    symlinked: Set[str] = frozenset(),
 ) -> Iterator[ScannedPage | Skipped | tuple[str, str]]:
     """Scan projects (in ``processes`` forked workers when > 1), writing missing copies.
 
     ``write(path, data)`` writes a page copy in this process; forked workers always
     use :func:`fast_write`, so the caller must sync the file system afterwards.
+    With ``link``, a missing copy is a hard link to the page file instead, where
+    possible (:func:`link_copy`). ``symlinked`` names the project directories
+    that are symlinks (their pages take the careful path).
     """
     if processes <= 1 or len(projects) < 4 * chunk_size:
         for done, project in enumerate(projects, 1):
-            yield from _scan_one(storage, project, cache, write)
+            yield from _scan_one(storage, project, cache, write, link, symlinked)
             if progress:
                 progress(done, len(projects))
         return
-    _WORKER.update(storage=storage, cache=cache)
+    _WORKER.update(storage=storage, cache=cache, link=link, symlinked=symlinked)
     chunks = [projects[i : i + chunk_size] for i in range(0, len(projects), chunk_size)]
     ctx = multiprocessing.get_context("fork")
     done = 0

@@ -106,6 +106,7 @@ class Publisher:
         wait_for_lock: bool = True,
         processes: int | None = None,
         page_cache: bool = True,
+        link_copies: bool = False,
     ) -> None:
         self.storage = storage or RepositoryStorage(repo)
         self.keys = keys
@@ -117,6 +118,10 @@ class Publisher:
         #: Worker processes hashing and parsing pages in a full publish.
         self.processes = processes if processes is not None else (os.cpu_count() or 1)
         self.page_cache = page_cache
+        #: Make page copies hard links to the page files (see docs/performance.md):
+        #: only for trees whose pages are always replaced by rename, never edited
+        #: in place, since an edit in place would change the signed copy too.
+        self.link_copies = link_copies
         self._signers: dict[str, Signer] = {}
         self._state: PublishedState | None = None
 
@@ -382,7 +387,8 @@ class Publisher:
     ) -> tuple[_Changes, PageCache | None]:
         """Every page under simple/: hashed with the stat cache, in parallel."""
         names: list[str] = []
-        for entry in project_dirs(self.storage):
+        symlinked: set[str] = set()
+        for entry in project_dirs(self.storage, symlinked):
             if isinstance(entry, Skipped):
                 report.skipped.append(entry)
             else:
@@ -408,35 +414,37 @@ class Publisher:
             write=write,
             processes=1 if careful else self.processes,
             progress=progress,
+            link=self.link_copies and not careful,
+            symlinked=symlinked,
         )
         storage = self.storage
+        bin_of, bin_targets = state.bin_of, state.bin_targets
         for result in results:
-            if isinstance(result, Skipped):
+            if type(result) is ScannedPage:  # the usual case first: 1.5 M times at PyPI scale
+                scanned.append(result)
+                path = result.path
+                bin_name = bin_of(path)
+                current = bin_targets(storage, bin_name).get(path)
+                if result.copy_written and not careful:
+                    fast_copies += 1
+                if result.unverifiable:
+                    report.unverifiable[path] = result.unverifiable
+                if _same(current, result.sha256, result.length):
+                    report.unchanged += 1
+                    if result.copy_written:
+                        report.repaired.append(path)
+                    continue
+                changes.setdefault(bin_name, {})[path] = _target(result.sha256, result.length)
+                (report.added if current is None else report.changed).append(path)
+            elif isinstance(result, Skipped):
                 report.skipped.append(result)  # the signed version (if any) stays
-                continue
-            if isinstance(result, tuple):
+            else:  # (project, form): no such page
                 path = f"{layout.SIMPLE_DIR}/{result[0]}/{result[1]}"
-                bin_name = state.bin_of(path)
-                if path in state.bin_targets(storage, bin_name):
+                bin_name = bin_of(path)
+                if path in bin_targets(storage, bin_name):
                     changes.setdefault(bin_name, {})[path] = None
                     report.removed.append(path)
-                continue
-            scanned.append(result)
-            path = result.path
-            bin_name = state.bin_of(path)
-            current = state.bin_targets(storage, bin_name).get(path)
-            if result.copy_written and not careful:
-                fast_copies += 1
-                storage.writes += 1
-            if result.unverifiable:
-                report.unverifiable[path] = result.unverifiable
-            if _same(current, result.sha256, result.length):
-                report.unchanged += 1
-                if result.copy_written:
-                    report.repaired.append(path)
-                continue
-            changes.setdefault(bin_name, {})[path] = _target(result.sha256, result.length)
-            (report.added if current is None else report.changed).append(path)
+        storage.writes += fast_copies
         if fast_copies:
             sync_filesystem(storage.root)  # copies durable before any bin names them
         present = set(names)

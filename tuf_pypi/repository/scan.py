@@ -47,8 +47,16 @@ class Skipped:
     reason: str
 
 
-def project_dirs(storage: RepositoryStorage) -> Iterator[str | Skipped]:
-    """Names of the project directories under ``simple/`` (or why one is skipped)."""
+def project_dirs(
+    storage: RepositoryStorage, symlinked: set[str] | None = None
+) -> Iterator[str | Skipped]:
+    """Names of the project directories under ``simple/`` (or why one is skipped).
+
+    Names of directories that are symlinks (to somewhere inside the repository)
+    are also added to ``symlinked``: their pages need the careful path, and the
+    directory listing tells for free, where asking later costs a system call per
+    project.
+    """
     try:
         entries = sorted(os.scandir(storage.simple_dir), key=lambda e: e.name)
     except FileNotFoundError:
@@ -62,6 +70,8 @@ def project_dirs(storage: RepositoryStorage) -> Iterator[str | Skipped]:
         elif entry.is_symlink() and not storage.inside(storage.simple_dir / entry.name):
             yield Skipped(source, "symlink pointing outside the repository")
         else:
+            if symlinked is not None and entry.is_symlink():
+                symlinked.add(entry.name)
             yield entry.name
 
 

@@ -1,0 +1,157 @@
+"""Page copies as hard links (``Publisher(link_copies=True)``, ``publish --link-copies``).
+
+A link costs no inode, no data and no rename, which is most of what a full
+publish at PyPI scale spends in the kernel. These tests show that the links are
+only ever made to the very bytes that were hashed and parsed, that ngclient
+verifies everything, that a page replaced by rename leaves the signed copy as
+it was, and what happens with a writer that edits pages in place (the reason
+the option is off by default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from tuf.api.exceptions import LengthOrHashMismatchError
+
+import tuf_pypi.repository.publisher as publisher_module
+from tuf_pypi.repository import load_view, verify_repository
+from tuf_pypi.repository.pagecache import PageCache, link_copy
+from tuf_pypi.sample import SampleDist, add_release
+
+from .conftest import targets_of, updater
+
+
+def _copy_of(signed, path: str) -> Path:
+    view = load_view(signed.storage)
+    sha256 = view.bin(view.bin_of(path)).signed.targets[path].hashes["sha256"]
+    directory, _, form = path.rpartition("/")
+    return signed.repo / directory / f"{sha256}.{form}"
+
+
+def _all_verify(repo: Path, cache: Path) -> None:
+    client = updater(repo, cache)
+    client.refresh()
+    for path in targets_of(repo):
+        info = client.get_targetinfo(path)
+        assert info is not None, path
+        directory, _, form = path.rpartition("/")
+        copy = repo / directory / f"{info.hashes['sha256']}.{form}"
+        info.verify_length_and_hashes(copy.read_bytes())
+
+
+def test_full_publish_links_every_copy_and_ngclient_verifies(make_repo, tmp_path) -> None:
+    signed = make_repo(publish=False)
+    report = signed.publisher(processes=1, link_copies=True).publish()
+    assert report.added
+    for path in report.added:
+        assert os.path.samefile(_copy_of(signed, path), signed.repo / path), path
+    _all_verify(signed.repo, tmp_path / "client")
+    result = verify_repository(signed.storage, signed.clock())
+    assert result.ok and not result.pending
+
+
+def test_parallel_workers_link_too(make_repo, monkeypatch) -> None:
+    signed = make_repo(publish=False)
+    original = publisher_module.scan_projects
+    monkeypatch.setattr(
+        publisher_module,
+        "scan_projects",
+        lambda *args, **kwargs: original(*args, **{**kwargs, "chunk_size": 1}),
+    )
+    report = signed.publisher(processes=2, link_copies=True).publish()
+    assert report.added
+    assert all(os.path.samefile(_copy_of(signed, p), signed.repo / p) for p in report.added)
+    assert verify_repository(signed.storage, signed.clock()).ok
+
+
+def test_stat_cache_keys_are_taken_after_linking(make_repo) -> None:
+    signed = make_repo(publish=False)
+    publisher = signed.publisher(processes=1, link_copies=True)
+    publisher.publish()
+    cache = PageCache(publisher.state_dir, signed.repo).load()
+    page = signed.page("demo-lib")
+    st = page.lstat()
+    assert cache.entries["simple/demo-lib/index.html"].key == (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+    )
+    report = publisher.publish()
+    assert not report.wrote_metadata and not report.repaired
+
+
+def test_page_replaced_by_rename_keeps_the_signed_copy(make_repo, tmp_path) -> None:
+    signed = make_repo(publish=False)
+    publisher = signed.publisher(processes=1, link_copies=True)
+    publisher.publish()
+    old_copy = _copy_of(signed, "simple/demo-lib/index.html")
+    old_bytes = old_copy.read_bytes()
+    add_release(signed.repo, SampleDist("demo-lib", "9.0"))  # writes by rename
+    report = publisher.publish()
+    assert "simple/demo-lib/index.html" in report.changed
+    assert old_copy.read_bytes() == old_bytes  # what older snapshots name is intact
+    assert os.path.samefile(_copy_of(signed, "simple/demo-lib/index.html"), signed.page("demo-lib"))
+    _all_verify(signed.repo, tmp_path / "client")
+
+
+def test_link_copy_refuses_a_page_replaced_after_it_was_read(tmp_path) -> None:
+    page = tmp_path / "index.html"
+    page.write_bytes(b"what was hashed")
+    read_from = os.stat(page)
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"something else")
+    os.replace(replacement, page)  # swapped between the read and the link
+    copy = tmp_path / "abc.index.html"
+    assert link_copy(str(page), str(copy), read_from) is None
+    assert not copy.exists()  # the stray link is gone; the caller writes the bytes
+
+
+def test_link_copy_leaves_an_existing_copy_to_the_caller(tmp_path) -> None:
+    page = tmp_path / "index.html"
+    page.write_bytes(b"bytes")
+    copy = tmp_path / "abc.index.html"
+    copy.write_bytes(b"stale")
+    assert link_copy(str(page), str(copy), os.stat(page)) is None
+    assert copy.read_bytes() == b"stale"
+
+
+def test_a_stale_copy_is_replaced_with_the_hashed_bytes(make_repo) -> None:
+    signed = make_repo(publish=False)
+    publisher = signed.publisher(processes=1, link_copies=True)
+    publisher.publish()
+    copy = _copy_of(signed, "simple/demo-lib/index.html")
+    copy.unlink()
+    copy.write_bytes(b"torn")  # e.g. left by a crash of some other tool
+    report = signed.publisher(processes=1, link_copies=True, page_cache=False).publish()
+    assert report.repaired == ["simple/demo-lib/index.html"]
+    assert copy.read_bytes() == signed.page("demo-lib").read_bytes()
+
+
+def test_an_edit_in_place_changes_the_linked_copy_and_clients_refuse_it(
+    make_repo, tmp_path
+) -> None:
+    """Why linking is opt-in: the copy *is* the page file.
+
+    A writer that edits a page in place (instead of replacing it by rename) also
+    edits the signed copy. Clients then refuse the page (its hash no longer
+    matches) until the next publish signs the new bytes; nothing unsigned is
+    ever accepted.
+    """
+    signed = make_repo(publish=False)
+    publisher = signed.publisher(processes=1, link_copies=True)
+    publisher.publish()
+    page = signed.page("demo-lib")
+    with open(page, "r+b") as f:  # in place: same inode
+        f.write(b"<!-- edited -->")
+    client = updater(signed.repo, tmp_path / "client")
+    client.refresh()
+    info = client.get_targetinfo("simple/demo-lib/index.html")
+    copy = _copy_of(signed, "simple/demo-lib/index.html")
+    with pytest.raises(LengthOrHashMismatchError):
+        info.verify_length_and_hashes(copy.read_bytes())
+    publisher.publish()
+    _all_verify(signed.repo, tmp_path / "client2")
