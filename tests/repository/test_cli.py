@@ -154,3 +154,16 @@ def test_status_shows_where_each_key_is(index) -> None:
     assert list(roles["root"]["locations"].values()) == ["not here"]
     assert all(v.startswith("file ") for v in roles["timestamp"]["locations"].values())
     assert "online.key" in next(iter(roles["bin-n"]["locations"].values()))
+
+
+def test_publish_link_copies(index) -> None:
+    repo, keys = index
+    args = ["--repo", str(repo), "--keys-dir", str(keys)]
+    assert run("init", *args, "--bins", "16").exit_code == 0
+    result = run("publish", *args, "--link-copies", "--json")
+    assert result.exit_code == 0, result.output
+    for path in json.loads(result.stdout)["added"]:
+        page = repo / path
+        copies = [p for p in page.parent.iterdir() if p.name.endswith("." + page.name)]
+        assert len(copies) == 1 and copies[0].samefile(page), path
+    assert run("verify", "--repo", str(repo)).exit_code == 0

@@ -132,7 +132,11 @@ pinned_root_option = click.option(
 
 
 def open_publisher(
-    repo: Path, keys_dir: Path, state_dir: Path | None = None, wait: bool = True
+    repo: Path,
+    keys_dir: Path,
+    state_dir: Path | None = None,
+    wait: bool = True,
+    link_copies: bool = False,
 ) -> Publisher:
     """A publisher for ``repo`` with the keys and expiry settings of ``keys_dir``.
 
@@ -142,5 +146,10 @@ def open_publisher(
     check_keys_outside(repo, keys_dir)
     keys = KeyDirectory(keys_dir, passphrase=passphrase)
     return Publisher(
-        repo, keys, state_dir=state_dir, expiry=load_expiry(keys_dir), wait_for_lock=wait
+        repo,
+        keys,
+        state_dir=state_dir,
+        expiry=load_expiry(keys_dir),
+        wait_for_lock=wait,
+        link_copies=link_copies,
     )
