@@ -15,6 +15,7 @@ Nothing here does I/O: callers pass the bytes and say where they came from.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -24,7 +25,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .pages_fast import collect_html
+from .pages_fast import ATTR_VALUE, collect_html
 
 __all__ = [
     "FORMS",
@@ -277,12 +278,14 @@ def parse_page(data: bytes, form: str, source: str) -> ProjectPage:
 def check_page(data: bytes, form: str, source: str) -> int:
     """Validate a page as :func:`parse_page` does; return its number of unverifiable links.
 
-    For publishing, which needs only "valid?" and that count. The usual HTML
-    page (the fast grammar of :mod:`tuf_pypi.pages_fast`, plain URLs with
-    ``#sha256=`` digests or none, no other hash fragments) is checked without
-    building the page model; anything else, and every page that breaks a rule, goes
-    through :func:`parse_page`, so what is accepted and every error message are
-    exactly its. ``tests/performance/test_pages_fast.py`` checks that differentially.
+    For publishing, which needs only "valid?" and that count. The usual page
+    (HTML in the fast grammar of :mod:`tuf_pypi.pages_fast`, or JSON; plain URLs
+    and file names, sha256 digests or none) is checked without building the page
+    model, its run of link lines or file entries by one regular expression
+    (``_LINK_LINE``, ``_JSON_ENTRIES``); anything else, and every page that
+    breaks a rule, goes through :func:`parse_page`, so what is accepted and every
+    error message are exactly its. ``tests/performance/test_pages_fast.py``
+    checks that differentially.
     """
     kind = FORMS.get(form, form)
     count = None
@@ -295,61 +298,289 @@ def check_page(data: bytes, form: str, source: str) -> int:
     return len(parse_page(data, form, source).unverifiable())
 
 
+# --- check_page fast paths -----------------------------------------------------------
+#
+# They decide only pages in the shapes that index software writes, and return None
+# for anything else: "not decided here", the caller runs the full parser, which
+# accepts the page or names the rule broken. The bulk of a page (its run of link
+# lines, or of JSON file entries) is checked and taken apart by one regular
+# expression, in C; Python code runs per page and per unusual link, not per link.
+
+# A lowercase hex digit. The NUL changes nothing (these paths only see text that
+# ``_decode`` accepted, which has none) but makes ``re`` compile the class to a
+# bitmap, tested about twice as fast as two ranges; digests are much of a page.
+_HEX_DIGIT = r"[0-9a-f\x00]"
+_SHA256_DIGITS = rf"{_HEX_DIGIT}{{64}}"
+# ``_SIMPLE_URL`` cut at the last '/' of its path: what comes before the path, and
+# the path's characters but '/' (test_pages_fast checks the pieces agree with it).
+_URL_START = r"(?:https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|(?:\.\.?/)*\.\.?|)"
+_NAME_CHAR = r"[A-Za-z0-9._~!$'()*+,;=:@-]"
+_PATH_CHAR = r"[A-Za-z0-9._~!$'()*+,;=:@/-]"
+_PLAIN_METADATA_VALUE = rf"(?:true|sha256={_SHA256_DIGITS})"
+
+# One link line as Warehouse, bandersnatch and make_index write it, holding only
+# what ``_html_link`` accepts as is: a ``_SIMPLE_URL`` ending in a file name (group
+# 1; no '&', so unescaping is the identity) with an optional sha256 (group 2), the
+# known attributes, each at most once because their order is fixed, PEP 658
+# metadata given as ``true`` or a sha256, and link text that is the file name
+# (``\1``). The line break and the next line's indent are ignored by both parsers
+# after a closed anchor. Every part is a subset of the ``pages_fast`` grammar, and
+# nothing in that grammar but a start tag holds ``<a href="`` (see _split_links).
+# (Optional parts are written ``(?:...|)``: ``re`` runs that faster than ``?``.)
+_LINK_LINE = re.compile(
+    rf'<a href="{_URL_START}/(?:(?!/){_PATH_CHAR}*/|)(?!\.\.?[#"])({_NAME_CHAR}+)'
+    rf'(?:#sha256=({_SHA256_DIGITS})|)"'
+    rf'(?: data-requires-python="{ATTR_VALUE}"|)(?: data-yanked="{ATTR_VALUE}"|)'
+    rf'(?: data-dist-info-metadata="{_PLAIN_METADATA_VALUE}"'
+    rf'(?: data-core-metadata="{_PLAIN_METADATA_VALUE}"|)'
+    rf'| data-core-metadata="{_PLAIN_METADATA_VALUE}"'
+    rf'(?: data-dist-info-metadata="{_PLAIN_METADATA_VALUE}"|)|)'
+    rf'(?: data-provenance="{ATTR_VALUE}"|)(?: data-upload-time="{ATTR_VALUE}"|)'
+    rf'(?: data-gpg-sig="{ATTR_VALUE}"|)'
+    r">\1</a>(?:<br ?/?>|)(?:\n[ \t]*|)"
+)
+
 # A plain file URL with an optional sha256 fragment: what ``_html_link`` accepts
 # with no further checks (``_SIMPLE_URL`` has no control characters, spaces or
 # '%', and only the schemes http/https).
 _PLAIN_HREF = re.compile(rf"({_SIMPLE_URL.pattern})(?:#sha256=([0-9a-f]{{64}}))?")
-_PLAIN_METADATA = re.compile(r"true|sha256=[0-9a-f]{64}")
+_PLAIN_METADATA = re.compile(_PLAIN_METADATA_VALUE)
 _UNCHECKED_ATTRS = frozenset(
-    {"href", "data-requires-python", "data-yanked", "data-upload-time", "data-gpg-sig"}
+    {
+        "href",
+        "data-requires-python",
+        "data-yanked",
+        "data-provenance",
+        "data-upload-time",
+        "data-gpg-sig",
+    }
 )
 
 
 def _count_unverifiable_html(data: bytes) -> int | None:
     """The unverifiable-link count of a valid HTML page in the usual shape, else None.
 
-    None means "not decided here" (an unusual page, or a broken one): the caller
-    runs the full parser, which accepts it or names the rule broken.
+    Link lines in the shape of ``_LINK_LINE`` are found and checked by one
+    ``split``; what lies between them (the head and tail of the page, and any
+    unusual link) goes through the ``pages_fast`` grammar and ``_plain_anchor``.
     """
     try:
         text = _decode(data)
-        if _first_char(text) in ("{", "["):
-            return None
-        collected = collect_html(text)
+    except _Reject:
+        return None
+    if _first_char(text) in ("{", "["):
+        return None
+    names, digests, between = _split_links(text)
+    versions: list[tuple[int, str | None]] = []
+    for segment in between:
+        collected = collect_html(segment)
         if collected is None:
             return None
-        anchors, versions = collected
+        anchors, found = collected
+        versions += found
+        for _line, attrs, text_parts in anchors:
+            link = _plain_anchor(attrs, text_parts)
+            if link is None:
+                return None
+            names.append(link[0])
+            digests.append(link[1])
+    try:
         _api_version(versions)
     except _Reject:
         return None
-    seen: dict[str, str | None] = {}
-    unverifiable = 0
-    for _line, attrs, text_parts in anchors:
-        href = attrs["href"]
-        match = _PLAIN_HREF.fullmatch(href) if href is not None else None
-        if match is None:
-            return None
-        url, sha256 = match.groups()
-        name = url.rpartition("/")[2]
-        if name in ("", ".", ".."):
-            return None
-        link_text = "".join(text_parts).strip()
-        if link_text and link_text != name:
-            return None
-        for attr, value in attrs.items():
-            if attr not in _UNCHECKED_ATTRS and (
-                value is None or not _PLAIN_METADATA.fullmatch(value)
-            ):
-                return None  # data-core-metadata / data-dist-info-metadata: full check
-        if seen.setdefault(name, sha256) != sha256:
-            return None
-        if sha256 is None:
-            unverifiable += 1
-    return unverifiable
+    return _count_listed(names, digests)
+
+
+def _split_links(text: str) -> tuple[list[str], list[str | None], list[str]]:
+    """File names and sha256 digests of the link lines, and the non-empty text between.
+
+    The pieces between can be read on their own, each from a state with no anchor
+    open, exactly as they are read within the page: no token of the ``pages_fast``
+    grammar holds ``<a href="`` but at its start, so none spans a link line; a link
+    line closes any anchor open before it, and leaves none open after it. (Line
+    numbers restart in each piece, but they only appear in errors, which this path
+    leaves to the full parser.)
+    """
+    parts = _LINK_LINE.split(text)
+    return parts[1::3], parts[2::3], list(filter(None, parts[::3]))
+
+
+def _plain_anchor(attrs: _Attrs, text_parts: list[str]) -> tuple[str, str | None] | None:
+    """``(file name, sha256)`` of an anchor that ``_html_link`` accepts as is, else None."""
+    href = attrs["href"]
+    match = _PLAIN_HREF.fullmatch(href) if href is not None else None
+    if match is None:
+        return None
+    url, sha256 = match.groups()
+    name = url.rpartition("/")[2]
+    if name in ("", ".", ".."):
+        return None
+    link_text = "".join(text_parts).strip()
+    if link_text and link_text != name:
+        return None
+    for attr, value in attrs.items():
+        if attr not in _UNCHECKED_ATTRS and (value is None or not _PLAIN_METADATA.fullmatch(value)):
+            return None  # data-core-metadata / data-dist-info-metadata: full check
+    return name, sha256
+
+
+def _count_listed(names: list[str], digests: list[str | None]) -> int | None:
+    """How many links have no sha256; None if a file is listed with two digests.
+
+    ``_page`` refuses a file listed twice with different hashes (on these paths a
+    link's hashes are its sha256 or nothing). Sets built in C tell whether any name
+    comes with two digests, without a Python loop over the links.
+    """
+    files = len(set(names))
+    if files != len(names) and len(set(zip(names, digests, strict=True))) != files:
+        return None
+    return digests.count(None)
 
 
 _PLAIN_FILENAME = re.compile(r"[A-Za-z0-9._+~!-]+")
 _JSON_FILE_KEYS = frozenset({"filename", "url", "hashes"})
+# A JSON string without escapes, so its text is its value.
+_JSON_STRING = r'"[^"\\\x00-\x1f]*"'
+_JSON_METADATA = rf'(?:true|false|\{{(?:"sha256": ?"{_SHA256_DIGITS}")?\}})'
+# File entry members as ``_count_json_entries`` accepts them, in PEP 691's order.
+# The groups are the file name and the sha256 of ``hashes``; URLs have no fragment.
+# The last two are not read by tuf-pypi (Warehouse writes them).
+_JSON_MEMBERS = {
+    "filename": rf'"(?!\.\.?")({_PLAIN_FILENAME.pattern})"',
+    "url": rf'"{_SIMPLE_URL.pattern}"',
+    "hashes": rf'\{{(?:"sha256": ?"({_SHA256_DIGITS})")?\}}',
+    "requires-python": rf"(?:null|{_JSON_STRING})",
+    "size": r"(?:0|[1-9][0-9]{0,17})",  # an int: far below the limit on digits
+    "upload-time": _JSON_STRING,
+    "yanked": rf"(?:true|false|{_JSON_STRING})",
+    "core-metadata": _JSON_METADATA,
+    "dist-info-metadata": _JSON_METADATA,
+    "data-dist-info-metadata": _JSON_METADATA,
+    "provenance": rf"(?:null|{_JSON_STRING})",
+}
+_JSON_SEPARATORS = frozenset({",", ", "})
+
+
+def _json_entry(keys: tuple[str, ...]) -> re.Pattern[str]:
+    """A file entry with the members in this order, each optional but the required ones.
+
+    A fixed order means no key can be given twice, which ``json.loads`` would not
+    tell; whitespace is what ``json.dumps`` writes, compact or not. (Optional
+    members are written ``(?:...|)``, which ``re`` runs faster than ``(?:...)?``.)
+    """
+    first = min(keys.index(key) for key in _JSON_FILE_KEYS)
+    members = []
+    for index, key in enumerate(keys):
+        member = f'"{key}": ?{_JSON_MEMBERS[key]}'
+        if index < first:
+            members.append(f"(?:{member}, ?|)")
+        elif index == first:
+            members.append(member)
+        elif key in _JSON_FILE_KEYS:
+            members.append(f", ?{member}")
+        else:
+            members.append(f"(?:, ?{member}|)")
+    return re.compile(rf"\{{{''.join(members)}\}}")
+
+
+# Entries as make_index and sample write them, and with sorted keys as Warehouse does,
+# told apart by the member after the file name.
+_JSON_ENTRIES = {
+    "url": _json_entry(tuple(_JSON_MEMBERS)),
+    "hashes": _json_entry(tuple(sorted(_JSON_MEMBERS))),
+}
+_JSON_SECOND_MEMBER = re.compile(r'"filename": ?"[^"\\]*", ?"(url|hashes)"')
+
+
+def _count_unverifiable_json(data: bytes) -> int | None:
+    """The unverifiable-link count of a valid JSON page in the usual shape, else None.
+
+    Pages whose file entries all match ``_JSON_ENTRIES`` (in the order of the
+    first entry) are decided by ``_count_entry_run``; others by
+    ``_count_json_entries``, which loads the page.
+    """
+    try:
+        text = _decode(data)
+    except _Reject:
+        return None
+    if _first_char(text) == "<":
+        return None
+    order = _JSON_SECOND_MEMBER.search(text)
+    if order is not None:
+        count = _count_entry_run(_JSON_ENTRIES[order.group(1)].split(text))
+        if count is not None:
+            return count
+    return _count_json_entries(text)
+
+
+def _count_entry_run(parts: list[str | None]) -> int | None:
+    """The count for a page split on file entries, if they are its whole ``files``.
+
+    Only the rest of the page (``head + tail``) is loaded, with a number put where
+    the entries were. If ``files`` is then that number alone, the entries were
+    exactly the ``files`` array: the number's text is nowhere else in the page, so
+    ``files`` is where it was put. The rest being valid and each entry a valid
+    entry, the whole page is valid.
+    """
+    if len(parts) == 1 or not _JSON_SEPARATORS.issuperset(parts[3:-1:3]):
+        return None
+    head, tail = parts[0], parts[-1]
+    assert head is not None and tail is not None  # split's text, not a group
+    gap = str(_GAP)
+    if gap in head or gap in tail:
+        return None
+    files = _json_files(head + gap + tail)
+    # ``type``: the float 458458458458.0 would compare equal.
+    if files is None or len(files) != 1 or type(files[0]) is not int or files[0] != _GAP:
+        return None
+    return _count_listed(parts[1::3], parts[2::3])
+
+
+# An integer has one JSON text only (no sign, no leading zeros): see _count_entry_run.
+_GAP = 458_458_458_458
+
+
+@functools.cache
+def _strict_decoder() -> json.JSONDecoder:
+    """A decoder with the hooks of ``_load_json``, built once.
+
+    ``json.loads`` with hooks builds a decoder per call, which costs as much as
+    loading the rest of a page (without its file entries) does.
+    """
+    return json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+
+
+def _json_files(text: str) -> list[Any] | None:
+    """The ``files`` array of a JSON page if the rules on the rest of it hold, else None.
+
+    Whether ``_load_json`` would accept the text, without its error messages.
+    """
+    try:
+        doc = _strict_decoder().decode(text)
+        if type(doc) is not dict:
+            return None
+        _check_api_version(_require(_require(doc, "meta", dict), "api-version", str, "meta"))
+        if not _require(doc, "name", str):
+            return None
+        return _require(doc, "files", list)
+    except (_Reject, ValueError, RecursionError):
+        return None
+
+
+def _count_json_entries(text: str) -> int | None:
+    """The count for a loaded page whose entries ``_plain_entry`` accepts, else None."""
+    files = _json_files(text)
+    if files is None:
+        return None
+    names: list[str] = []
+    digests: list[str | None] = []
+    for entry in files:
+        link = _plain_entry(entry)
+        if link is None:
+            return None
+        names.append(link[0])
+        digests.append(link[1])
+    return _count_listed(names, digests)
 
 
 def _plain_hashes(value: object) -> tuple[bool, str | None]:
@@ -365,72 +596,52 @@ def _plain_hashes(value: object) -> tuple[bool, str | None]:
     return False, None
 
 
-def _count_unverifiable_json(data: bytes) -> int | None:
-    """The unverifiable-link count of a valid JSON page in the usual shape, else None.
+def _plain_entry(entry: object) -> tuple[str, str | None] | None:
+    """``(filename, sha256)`` of a file entry ``_json_link`` accepts as is, else None.
 
-    Same checks as ``parse_json`` + ``_json_link`` for the common case (plain file
-    names and URLs, sha256 only); anything else is left to the full parser.
+    Same checks as ``_json_link`` for the common case (plain file names and URLs,
+    sha256 only); anything else is left to the full parser.
     """
-    try:
-        text = _decode(data)
-        if _first_char(text) == "<":
-            return None
-        doc = _load_json(text)
-        if type(doc) is not dict:
-            return None
-        _check_api_version(_require(_require(doc, "meta", dict), "api-version", str, "meta"))
-        if not _require(doc, "name", str):
-            return None
-        files = _require(doc, "files", list)
-    except _Reject:
+    if type(entry) is not dict:
         return None
-    seen: dict[str, str | None] = {}
-    unverifiable = 0
-    for entry in files:
-        if type(entry) is not dict:
+    filename = entry.get("filename")
+    url = entry.get("url")
+    if (
+        type(filename) is not str
+        or not _PLAIN_FILENAME.fullmatch(filename)
+        or filename in (".", "..")
+        or type(url) is not str
+    ):
+        return None
+    match = _PLAIN_HREF.fullmatch(url)
+    if match is None:
+        return None
+    plain, sha256 = _plain_hashes(entry.get("hashes"))
+    if not plain:
+        return None
+    fragment = match.group(2)
+    if fragment is not None:
+        if sha256 is not None and sha256 != fragment:
             return None
-        filename = entry.get("filename")
-        url = entry.get("url")
-        if (
-            type(filename) is not str
-            or not _PLAIN_FILENAME.fullmatch(filename)
-            or filename in (".", "..")
-            or type(url) is not str
-        ):
+        sha256 = fragment
+    for key, value in entry.items():
+        if key in _JSON_FILE_KEYS:
+            continue
+        if key == "size":
+            ok = type(value) is int and value >= 0
+        elif key == "requires-python":
+            ok = value is None or type(value) is str
+        elif key == "yanked":
+            ok = type(value) is bool or type(value) is str
+        elif key == "upload-time":
+            ok = type(value) is str
+        elif key in ("core-metadata", "dist-info-metadata"):
+            ok = type(value) is bool or _plain_hashes(value)[0]
+        else:
+            ok = True  # unknown keys are ignored, as PEP 691 asks
+        if not ok:
             return None
-        match = _PLAIN_HREF.fullmatch(url)
-        if match is None:
-            return None
-        plain, sha256 = _plain_hashes(entry.get("hashes"))
-        if not plain:
-            return None
-        fragment = match.group(2)
-        if fragment is not None:
-            if sha256 is not None and sha256 != fragment:
-                return None
-            sha256 = fragment
-        for key, value in entry.items():
-            if key in _JSON_FILE_KEYS:
-                continue
-            if key == "size":
-                ok = type(value) is int and value >= 0
-            elif key == "requires-python":
-                ok = value is None or type(value) is str
-            elif key == "yanked":
-                ok = type(value) is bool or type(value) is str
-            elif key == "upload-time":
-                ok = type(value) is str
-            elif key in ("core-metadata", "dist-info-metadata"):
-                ok = type(value) is bool or _plain_hashes(value)[0]
-            else:
-                ok = True  # unknown keys are ignored, as PEP 691 asks
-            if not ok:
-                return None
-        if seen.setdefault(filename, sha256) != sha256:
-            return None
-        if sha256 is None:
-            unverifiable += 1
-    return unverifiable
+    return filename, sha256
 
 
 # --- shared rules ---------------------------------------------------------------------
