@@ -1040,3 +1040,9 @@ def test_large_pages_in_both_forms_agree() -> None:
     last = f"demo-1.{count - 1}-py3-none-any.whl"
     assert html.find(last) == dataclasses.replace(data.find(last), size=None)
     assert sum(1 for link in html.files if link.yanked) == count // 1000
+
+
+@pytest.mark.parametrize("markup", ["<![DOCTYPE html>", "<![foo x]>", "<![ bar ]>"])
+def test_html_markup_that_trips_html_parser_is_a_page_error(markup: str) -> None:
+    """html.parser raises AssertionError on these; a bad page must not crash a publish."""
+    rejected(parse_html, html_page(anchor(), head=markup), "malformed markup")

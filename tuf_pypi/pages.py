@@ -803,16 +803,23 @@ class _LinkCollector(HTMLParser):
         rescans add up to linear time, and whatever is still kept at the end is
         refused before ``close()`` can see it.
         """
-        pos = 0
-        while pos < len(text):
-            size = max(_FEED_CHUNK, len(self.rawdata))
-            self.feed(text[pos : pos + size])
-            pos += size
-        pending = self.rawdata
-        if pending.startswith("<"):
-            line = self.getpos()[0]
-            raise _Reject(f"line {line}: markup left open at the end of the page: {_show(pending)}")
-        self.close()
+        try:
+            pos = 0
+            while pos < len(text):
+                size = max(_FEED_CHUNK, len(self.rawdata))
+                self.feed(text[pos : pos + size])
+                pos += size
+            pending = self.rawdata
+            if pending.startswith("<"):
+                line = self.getpos()[0]
+                raise _Reject(
+                    f"line {line}: markup left open at the end of the page: {_show(pending)}"
+                )
+            self.close()
+        except AssertionError as exc:
+            # html.parser reports some malformed markup (``<![DOCTYPE ...``, an
+            # unknown marked section) by raising AssertionError: a bad page, not a bug.
+            raise _Reject(f"line {self.getpos()[0]}: malformed markup ({exc})") from None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":

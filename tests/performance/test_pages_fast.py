@@ -39,7 +39,7 @@ SNIPPETS = [
     "<script>", "</script>", "<style>", "<textarea>", "<![CDATA[", "<?x?>", "<!DOCTYPE html>",
     '<meta name="pypi:repository-version" content="1.0">', '<meta content="1.0" name="x">',
     '<meta name="pypi:repository-version" content="2.0">', "<p>", "</p>", '"', "'", "=",
-    " ", "\n", "<", ">", "[", "]", "\\", ":", "..", "/",
+    " ", "\n", "<", ">", "[", "]", "\\", ":", "..", "/", "<![", "<![if x]>", "<![DOCTYPE html>",
 ]  # fmt: skip
 
 
