@@ -23,6 +23,7 @@ __all__ = [
     "exclusive_lock",
     "fsync_dir",
     "replace_file",
+    "replace_with_link",
     "write_atomic",
 ]
 
@@ -44,9 +45,7 @@ def replace_file(path: str | Path, data: bytes, *, durable: bool = True) -> None
     (``repository.bulk.sync_filesystem``) before anything refers to it. Plain
     ``os`` calls on strings: this is the publisher's hot path.
     """
-    directory, _, name = os.fspath(path).rpartition("/")
-    # Unique per process and thread: writers run in several of both.
-    tmp = f"{directory}/{TEMP_PREFIX}{name}.{os.getpid()}.{threading.get_ident()}"
+    tmp = _temp_name(os.fspath(path))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
@@ -61,6 +60,31 @@ def replace_file(path: str | Path, data: bytes, *, durable: bool = True) -> None
         raise
     os.close(fd)
     os.replace(tmp, path)
+
+
+def replace_with_link(source: str, path: str) -> None:
+    """Make ``path`` another name of the file ``source``, replacing ``path`` atomically.
+
+    A hard link to a temp name, renamed over ``path``: readers see the old file
+    or the new one, never neither. Not durable by itself (see :func:`replace_file`).
+    """
+    tmp = _temp_name(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # debris of a crash of this very process id and thread
+    os.link(source, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _temp_name(path: str) -> str:
+    """A temp file name beside ``path``, unique per process and thread (writers run
+    in several of both)."""
+    directory, _, name = path.rpartition("/")
+    return f"{directory}/{TEMP_PREFIX}{name}.{os.getpid()}.{threading.get_ident()}"
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -1,7 +1,7 @@
 """Benchmarks 1-3: full publish, one-project publish, batched publishing.
 
     python scripts/bench/bench_publish.py INDEX --work DIR [--bins 16384]
-        [--one N] [--cli N] [--batches B --batch-size S] [--skip-full]
+        [--one N] [--cli N] [--batches B --batch-size S] [--skip-full] [--link-copies]
 
 INDEX is an index made by make_index.py; metadata is written into INDEX/tuf and
 keys/state into --work. Each figure is printed as one JSON line.
@@ -40,6 +40,11 @@ def main() -> int:
     p.add_argument("--batches", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=2000)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--link-copies",
+        action="store_true",
+        help="page copies as hard links (publish --link-copies)",
+    )
     p.add_argument("--skip-full", action="store_true", help="reuse the published repository")
     args = p.parse_args()
     index, keys = args.index, args.work / "keys"
@@ -52,8 +57,19 @@ def main() -> int:
         for f in (args.work / "state").glob("page-cache-*"):
             f.unlink()
         fresh_repo(index, keys, args.bins)
-        result: dict = {"projects": len(projects), "bins": args.bins, "copies_removed": removed}
-        pub = publisher(index, keys, state_dir=args.work / "state", processes=args.processes)
+        result: dict = {
+            "projects": len(projects),
+            "bins": args.bins,
+            "copies_removed": removed,
+            "link_copies": args.link_copies,
+        }
+        pub = publisher(
+            index,
+            keys,
+            state_dir=args.work / "state",
+            processes=args.processes,
+            link_copies=args.link_copies,
+        )
         with measure(result):
             report = pub.publish()
         pages = len(report.added)
@@ -62,7 +78,13 @@ def main() -> int:
         emit("full_publish_initial", result)
 
         result = {}
-        pub = publisher(index, keys, state_dir=args.work / "state", processes=args.processes)
+        pub = publisher(
+            index,
+            keys,
+            state_dir=args.work / "state",
+            processes=args.processes,
+            link_copies=args.link_copies,
+        )
         with measure(result):
             report = pub.publish()
         result.update(unchanged=report.unchanged, wrote=report.wrote_metadata)

@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 import tuf_pypi.repository.publisher as publisher_module
 from tuf_pypi import pages
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
@@ -97,7 +99,8 @@ def _batch(repo: Path) -> dict[str, bytes | None]:
     }
 
 
-def test_publish_pages_parallel_matches_one_process(make_repo, monkeypatch) -> None:
+@pytest.mark.parametrize("link_copies", [False, True])
+def test_publish_pages_parallel_matches_one_process(make_repo, monkeypatch, link_copies) -> None:
     one = make_repo(name="one")
     two = make_repo(name="two")
     for signed in (one, two):  # an unchanged page whose copy is gone: repaired
@@ -105,7 +108,7 @@ def test_publish_pages_parallel_matches_one_process(make_repo, monkeypatch) -> N
             copy.unlink()
     report_one = one.publisher(processes=1).publish_pages(_batch(one.repo))
     monkeypatch.setattr(publisher_module, "_PARALLEL_PAGES", 1)  # workers even for a few
-    parallel = two.publisher(processes=2)
+    parallel = two.publisher(processes=2, link_copies=link_copies)
     report_two = parallel.publish_pages(_batch(two.repo))
     assert report_one.to_dict() | {"snapshot_version": 0} == report_two.to_dict() | {
         "snapshot_version": 0
@@ -123,6 +126,10 @@ def test_publish_pages_parallel_matches_one_process(make_repo, monkeypatch) -> N
     for rel in files_two:
         if (two.repo / rel).is_file():
             assert (one.repo / rel).read_bytes() == (two.repo / rel).read_bytes()
+    for path in report_two.added + report_two.changed:  # page and copy: one file or two
+        page = two.repo / path
+        copies = [p for p in page.parent.iterdir() if p.name.endswith("." + page.name)]
+        assert any(page.samefile(copy) for copy in copies) == link_copies, path
     view_one = load_view(RepositoryStorage(one.repo))
     view_two = load_view(RepositoryStorage(two.repo))
     for name in view_one.bin_names():

@@ -24,7 +24,7 @@ import hashlib
 import multiprocessing
 import os
 import stat
-from collections.abc import Iterator, Sequence, Set
+from collections.abc import Callable, Iterator, Sequence, Set
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,19 +53,24 @@ class CachedPage(NamedTuple):
 
 
 class ScannedPage(NamedTuple):
-    """A page eligible for signing, as the full scan saw it (no bytes kept)."""
+    """A page eligible for signing, as the full scan saw it (no bytes kept).
 
-    project: str
-    form: str
+    ``bin`` is the hash bin of ``path``, computed by the worker that scanned it,
+    so the publishing process does not hash 1.5 million paths itself.
+    """
+
+    path: str
+    bin: str
     sha256: str
     length: int
     unverifiable: int
     key: StatKey | None
     copy_written: bool
 
-    @property
-    def path(self) -> str:
-        return f"{layout.SIMPLE_DIR}/{self.project}/{self.form}"
+
+#: Builds a NamedTuple from a tuple without its generated Python ``__new__``
+#: (``tuple.__new__(CachedPage, (key, sha256, unverifiable))``): 1.5 M per publish.
+_new = tuple.__new__
 
 
 def _repo_id(root: Path) -> str:
@@ -87,11 +92,10 @@ class PageCache:
                 if f.readline().rstrip("\n") != _VERSION:
                     return self
                 entries = {}
-                make = CachedPage._make  # tuple.__new__: no Python __new__ per entry
                 for line in f:
                     path, size, mtime, ctime, ino, digest, unverifiable = line.split("\t")
                     key = (int(size), int(mtime), int(ctime), int(ino))
-                    entries[path] = make((key, digest, int(unverifiable)))
+                    entries[path] = _new(CachedPage, (key, digest, int(unverifiable)))
                 self.entries = entries
         except (OSError, ValueError):
             self.entries = {}
@@ -107,9 +111,8 @@ class PageCache:
             fast_write(str(self.file), "".join(lines).encode())
 
     def update(self, scanned: Sequence[ScannedPage]) -> None:
-        make = CachedPage._make
         self.entries = {
-            f"{layout.SIMPLE_DIR}/{p.project}/{p.form}": make((p.key, p.sha256, p.unverifiable))
+            p.path: _new(CachedPage, (p.key, p.sha256, p.unverifiable))
             for p in scanned
             if p.key is not None
         }
@@ -143,6 +146,7 @@ def _scan_one(
     project: str,
     cache: dict[str, CachedPage],
     write,
+    bin_of: Callable[[str], str],
     link: bool = False,
     symlinked: Set[str] = frozenset(),
 ) -> list[ScannedPage | Skipped | tuple[str, str]]:
@@ -166,7 +170,7 @@ def _scan_one(
         except OSError:
             st = None
         if st is None or not stat.S_ISREG(st.st_mode):
-            out.append(_scan_carefully(storage, project, form, write))
+            out.append(_scan_carefully(storage, project, form, write, bin_of))
             continue
         key = _key(st)
         hit = cache.get(target)
@@ -174,7 +178,9 @@ def _scan_one(
             copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
             if _copy_present(copy, key[0]):
                 out.append(
-                    ScannedPage(project, form, hit.sha256, key[0], hit.unverifiable, key, False)
+                    ScannedPage(
+                        target, bin_of(target), hit.sha256, key[0], hit.unverifiable, key, False
+                    )
                 )
                 continue
         if st.st_size > pages.MAX_PAGE_BYTES:
@@ -189,12 +195,12 @@ def _scan_one(
                 os.close(fd)
         except OSError as e:
             if e.errno == errno.ELOOP:  # replaced by a symlink since the lstat
-                out.append(_scan_carefully(storage, project, form, write))
+                out.append(_scan_carefully(storage, project, form, write, bin_of))
             else:
                 out.append(Skipped(target, f"cannot be read ({e.strerror})"))
             continue
         if data is None:
-            out.append(_scan_carefully(storage, project, form, write))
+            out.append(_scan_carefully(storage, project, form, write, bin_of))
             continue
         if len(data) > pages.MAX_PAGE_BYTES:
             out.append(_too_large(target))
@@ -210,11 +216,12 @@ def _scan_one(
                 continue
         page = Page(project, form, data, digest, unverifiable)
         key = _key(opened) if len(data) == opened.st_size else None
-        out.append(_finish(page, key, project_dir, write, opened if link else None))
+        link_to = opened if link else None
+        out.append(_finish(page, bin_of(target), key, project_dir, write, link_to))
     return out
 
 
-def _scan_carefully(storage: RepositoryStorage, project: str, form: str, write):
+def _scan_carefully(storage: RepositoryStorage, project: str, form: str, write, bin_of):
     """Symlinks and odd files: the careful path, which checks where they lead."""
     page = read_page(storage, project, form)
     if page is None:
@@ -222,7 +229,7 @@ def _scan_carefully(storage: RepositoryStorage, project: str, form: str, write):
     if isinstance(page, Skipped):
         return page
     project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
-    return _finish(page, None, project_dir, write, None)
+    return _finish(page, bin_of(page.path), None, project_dir, write, None)
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:
@@ -246,6 +253,7 @@ def _read_all(fd: int, size_hint: int) -> bytes:
 
 def _finish(
     page: Page,
+    bin_name: str,
     key: StatKey | None,
     project_dir: str,
     write,
@@ -269,7 +277,7 @@ def _finish(
     else:
         write(copy, page.data)
     return ScannedPage(
-        page.project, page.form, page.sha256, page.length, page.unverifiable, key, written
+        page.path, bin_name, page.sha256, page.length, page.unverifiable, key, written
     )
 
 
@@ -299,9 +307,12 @@ def _worker(chunk: Sequence[str]) -> list:
     cache = _WORKER["cache"]
     link = bool(_WORKER["link"])
     symlinked = _WORKER["symlinked"]
+    bin_of = _WORKER["bin_of"]
     results = []
     for project in chunk:
-        results.extend(_scan_one(storage, project, cache, fast_write, link, symlinked))  # type: ignore[arg-type]
+        results.extend(
+            _scan_one(storage, project, cache, fast_write, bin_of, link, symlinked)  # type: ignore[arg-type]
+        )
     return results
 
 
@@ -311,6 +322,7 @@ def scan_projects(
     cache: dict[str, CachedPage],
     *,
     write,
+    bin_of: Callable[[str], str],
     processes: int = 1,
     chunk_size: int = 256,
     progress=None,
@@ -321,17 +333,18 @@ def scan_projects(
 
     ``write(path, data)`` writes a page copy in this process; forked workers always
     use :func:`fast_write`, so the caller must sync the file system afterwards.
-    With ``link``, a missing copy is a hard link to the page file instead, where
-    possible (:func:`link_copy`). ``symlinked`` names the project directories
-    that are symlinks (their pages take the careful path).
+    ``bin_of(path)`` gives each scanned page its bin. With ``link``, a missing
+    copy is a hard link to the page file instead, where possible
+    (:func:`link_copy`). ``symlinked`` names the project directories that are
+    symlinks (their pages take the careful path).
     """
     if processes <= 1 or len(projects) < 4 * chunk_size:
         for done, project in enumerate(projects, 1):
-            yield from _scan_one(storage, project, cache, write, link, symlinked)
+            yield from _scan_one(storage, project, cache, write, bin_of, link, symlinked)
             if progress:
                 progress(done, len(projects))
         return
-    _WORKER.update(storage=storage, cache=cache, link=link, symlinked=symlinked)
+    _WORKER.update(storage=storage, cache=cache, link=link, symlinked=symlinked, bin_of=bin_of)
     chunks = [projects[i : i + chunk_size] for i in range(0, len(projects), chunk_size)]
     ctx = multiprocessing.get_context("fork")
     done = 0

@@ -10,6 +10,7 @@ timestamp says, simply redoes the work.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ from securesystemslib.signer import Key, Signer
 
 from .. import layout, pages
 from ..keys import KeyDirectory
+from ..localfs import replace_with_link
 from . import canonical
 from . import metadata as md_builder
 from .bulk import fast_write, instrumented, sync_filesystem, write_many
@@ -203,10 +205,11 @@ class Publisher:
         Each worker does for its share exactly what the one-process path does per
         page (strict parse, sha256, write the page and, as ``_stage`` decides, its
         copy) with :func:`fast_write`; one ``syncfs`` here then makes every file
-        durable before any bin names them (DESIGN §5.1). The workers inherit the
-        batch through fork; only digests, counts and skips come back.
+        durable before any bin names them (DESIGN §5.1). With ``link_copies`` a
+        page whose copy was just written becomes a hard link to it. The workers
+        inherit the batch through fork; only digests, counts and skips come back.
         """
-        _BATCH.update(root=str(self.storage.root), items=items)
+        _BATCH.update(root=str(self.storage.root), items=items, link=self.link_copies)
         step = -(-len(items) // (processes * 4))
         ranges = [(i, min(i + step, len(items))) for i in range(0, len(items), step)]
         try:
@@ -281,7 +284,11 @@ class Publisher:
         Everything that writes metadata runs inside one: publish, refresh, rebin.
         The state is dropped (re-read next time) if the body raises.
         """
-        with publisher_lock(self.lock_file, self.wait_for_lock), self._session() as state:
+        with (
+            publisher_lock(self.lock_file, self.wait_for_lock),
+            _gc_paused(),
+            self._session() as state,
+        ):
             yield state
 
     # -- state -------------------------------------------------------------------
@@ -412,6 +419,7 @@ class Publisher:
             names,
             cache.entries,
             write=write,
+            bin_of=state.bin_of,
             processes=1 if careful else self.processes,
             progress=progress,
             link=self.link_copies and not careful,
@@ -422,19 +430,21 @@ class Publisher:
         for result in results:
             if type(result) is ScannedPage:  # the usual case first: 1.5 M times at PyPI scale
                 scanned.append(result)
-                path = result.path
-                bin_name = bin_of(path)
+                path, bin_name, sha256, length, unverifiable, _key, copy_written = result
                 current = bin_targets(storage, bin_name).get(path)
-                if result.copy_written and not careful:
+                if copy_written and not careful:
                     fast_copies += 1
-                if result.unverifiable:
-                    report.unverifiable[path] = result.unverifiable
-                if _same(current, result.sha256, result.length):
+                if unverifiable:
+                    report.unverifiable[path] = unverifiable
+                if _same(current, sha256, length):
                     report.unchanged += 1
-                    if result.copy_written:
+                    if copy_written:
                         report.repaired.append(path)
                     continue
-                changes.setdefault(bin_name, {})[path] = _target(result.sha256, result.length)
+                changed = changes.get(bin_name)
+                if changed is None:
+                    changed = changes[bin_name] = {}
+                changed[path] = _target(sha256, length)
                 (report.added if current is None else report.changed).append(path)
             elif isinstance(result, Skipped):
                 report.skipped.append(result)  # the signed version (if any) stays
@@ -592,6 +602,24 @@ def _page_from_bytes(path: str, data: bytes) -> Page | Skipped:
     return Page(target.project, target.form, data, hashlib.sha256(data).hexdigest(), unverifiable)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the repository is changed.
+
+    A full publish keeps millions of small dicts and tuples alive until its
+    commit, and every automatic collection walks all of them again: seconds at
+    PyPI scale, for nothing, since publishing makes no reference cycles (reference
+    counting frees everything as usual). Collection resumes when the change ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _repo_key(root: Path) -> str:
     return hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
 
@@ -621,6 +649,7 @@ def _prepare_range(bounds: tuple[int, int]) -> list[tuple[str, int, bool] | Skip
     """Worker: parse, hash and write pages ``items[start:stop]`` of the current batch."""
     root: str = _BATCH["root"]
     items = _BATCH["items"]
+    link: bool = _BATCH["link"]
     made: set[str] = set()
     out: list[tuple[str, int, bool] | Skipped] = []
     for path, _bin, data, current in items[bounds[0] : bounds[1]]:
@@ -632,7 +661,6 @@ def _prepare_range(bounds: tuple[int, int]) -> list[tuple[str, int, bool] | Skip
         if project_dir not in made:
             os.makedirs(project_dir, exist_ok=True)
             made.add(project_dir)
-        fast_write(f"{root}/{path}", data)
         copy = f"{project_dir}/{layout.consistent_name(page.form, page.sha256)}"
         write_copy = True
         if _same(current, page.sha256, page.length):
@@ -643,5 +671,11 @@ def _prepare_range(bounds: tuple[int, int]) -> list[tuple[str, int, bool] | Skip
                 write_copy = True
         if write_copy:
             fast_write(copy, data)
+        if write_copy and link:
+            # The page becomes another name of the copy just written from ``data``:
+            # one file written instead of two.
+            replace_with_link(copy, f"{root}/{path}")
+        else:
+            fast_write(f"{root}/{path}", data)
         out.append((page.sha256, page.unverifiable, write_copy))
     return out
