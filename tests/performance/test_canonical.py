@@ -104,6 +104,47 @@ def test_bin_template_matches_for_page_targets_and_falls_back_otherwise() -> Non
         assert signed == sslib_encode(_bin_dict(case)).encode()
 
 
+def test_bin_template_rerenders_exactly_the_changed_targets() -> None:
+    """One bin's kept texts across many commits: always the canonical bytes."""
+    rng = random.Random(9)
+    texts: dict[str, str] = {}
+    targets = {
+        f"simple/p{i}/index.html": {"hashes": {"sha256": f"{i:064x}"}, "length": i}
+        for i in range(60)
+    }
+    odd_values = [
+        {"hashes": {"sha256": "F" * 64}, "length": 3},  # not lowercase hex
+        {"hashes": {"sha256": "0" * 64}, "length": True},  # == 1 but a bool
+        {"hashes": {"sha256": "0" * 64, "md5": "x"}, "length": 1},
+        {"hashes": {"sha256": "0" * 64}, "length": 1, "custom": {}},
+        {"hashes": {"sha256": 7}, "length": 1},
+    ]
+    for step in range(400):
+        changed = rng.sample(sorted(targets), rng.randrange(0, 3))
+        for path in changed:
+            kind = rng.randrange(5)
+            if kind == 0:
+                targets[path] = {"hashes": {"sha256": f"{rng.getrandbits(256):064x}"}, "length": 5}
+            elif kind == 1:
+                targets[path] = {"hashes": {"sha256": f"{step:064x}"}, "length": rng.randrange(99)}
+            elif kind == 2:
+                targets[path] = dict(rng.choice(odd_values))
+            elif kind == 3:
+                del targets[path]
+            else:
+                new = f"simple/n{step}-{len(changed)}/index.v1_json"
+                targets[new] = {"hashes": {"sha256": f"{step:064x}"}, "length": step}
+                changed.append(new)
+        signed = canonical.bin_signed(step, "2030-01-02T03:04:05Z", targets, texts, changed)
+        assert signed == sslib_encode(_bin_dict(targets) | {"version": step}).encode(), step
+        for path in changed:  # odd values were for one commit only
+            if path in targets and targets[path] in odd_values:
+                targets[path] = {"hashes": {"sha256": "1" * 64}, "length": 1}
+                signed = canonical.bin_signed(step, "2030-01-02T03:04:05Z", targets, texts, [path])
+                assert signed == sslib_encode(_bin_dict(targets) | {"version": step}).encode()
+    assert len(texts) == len(targets)
+
+
 def test_snapshot_template_matches() -> None:
     meta = {f"bin-{i:04x}.json": (i * 31) % 997 + 1 for i in range(4096)}
     meta |= {"bins.json": 3, "targets.json": 2}

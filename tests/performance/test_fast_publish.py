@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,29 @@ def test_client_fetches_few_files_for_one_project(make_repo, tmp_path) -> None:
     assert info is not None
     # timestamp, snapshot, targets, bins and one bin: no other metadata.
     assert len(fetcher.fetched) == 5, fetcher.fetched
+
+
+def test_kept_bin_texts_follow_every_kind_of_publish(make_repo) -> None:
+    """Batches keep rendered bin texts; any other commit in between must not go stale."""
+    signed = make_repo(bins=2)  # every page shares one of two bins
+    publisher = signed.publisher(processes=1)
+    page = signed.page("demo-lib")
+
+    def edited(n: int) -> bytes:
+        return page.read_bytes().replace(b"</body>", f"<!-- {n} --></body>".encode())
+
+    publisher.publish_pages({"simple/demo-lib/index.html": edited(1)})
+    add_release(signed.repo, SampleDist("demo-core", "9.9"))
+    publisher.publish()  # full publish: changes the same bins without kept texts
+    publisher.publish_pages({"simple/demo-lib/index.html": edited(2)})
+    add_release(signed.repo, SampleDist("demo-app", "9.9"))
+    publisher.publish(["demo-app"])
+    publisher.refresh(timedelta(days=400))  # re-signs every bin as it is
+    publisher.publish_pages({"simple/demo-lib/index.html": edited(3)})
+
+    view = load_view(signed.storage)
+    for path in targets_of(signed.repo):
+        target = view.bin(view.bin_of(path)).signed.targets[path]
+        data = (signed.repo / path).read_bytes()
+        assert target.hashes["sha256"] == hashlib.sha256(data).hexdigest(), path
+    assert verify_repository(signed.storage, signed.clock()).ok

@@ -109,29 +109,48 @@ def bin_signed(
     version: int,
     expires: str,
     targets: Mapping[str, Mapping[str, object]],
+    texts: dict[str, str] | None = None,
+    changed: Iterable[str] = (),
 ) -> bytes:
     """Canonical ``signed`` of a bin: a targets role with page targets only.
 
     ``targets`` maps page paths to TUF target dicts (``{"hashes": ..., "length": ...}``);
     the template covers the ``{"sha256": hex}`` + length form publish writes, and
     anything else goes through :func:`encode_canonical`.
+
+    ``texts`` (kept by the caller between calls for this one bin) holds the
+    rendered text of each target at the previous call; only the paths in
+    ``changed`` and any path ``texts`` lacks are rendered again. A batch re-signs
+    thousands of bins to change one or two targets in each, so this turns ~90
+    renders per bin into a sort and a join. The caller vouches that no target
+    outside ``changed`` was altered since (the publisher changes targets in one
+    place, and passes exactly what it changed).
     """
-    parts = []
-    for path in sorted(targets):
+    if texts is None:
+        texts = {}
+    else:
+        for path in changed:
+            texts.pop(path, None)
+        if len(texts) > len(targets) or not texts.keys() <= targets.keys():
+            for path in texts.keys() - targets.keys():
+                del texts[path]
+    for path in targets.keys() - texts.keys() if texts else targets:
         target = targets[path]
         hashes = target.get("hashes")
         length = target.get("length")
         if (
             len(target) != 2
             or type(length) is not int
-            or not isinstance(hashes, dict)
+            or type(hashes) is not dict
             or len(hashes) != 1
             or type(hashes.get("sha256")) is not str
             or not _SHA256.match(hashes["sha256"])
             or not _PAGE_PATH.match(path)
         ):
+            texts.clear()
             return _generic_bin(version, expires, targets)
-        parts.append(f'"{path}":{{"hashes":{{"sha256":"{hashes["sha256"]}"}},"length":{length}}}')
+        texts[path] = f'"{path}":{{"hashes":{{"sha256":"{hashes["sha256"]}"}},"length":{length}}}'
+    parts = [texts[path] for path in sorted(texts)]
     if type(version) is not int or not _PLAIN.match(expires):
         return _generic_bin(version, expires, targets)
     return (

@@ -62,6 +62,10 @@ class PublishedState:
     bin_keys: dict[str, Key]
     #: bin name -> its signed dict (targets as JSON dicts), loaded on first use.
     bins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: bin name -> (its targets dict, their rendered texts): see ``Publisher._commit``.
+    rendered: dict[str, tuple[dict[str, Any], dict[str, str]]] = field(
+        default_factory=dict, repr=False
+    )
     _bin_table: tuple[SuccinctRoles, list[str], int] | None = field(
         default=None, repr=False, compare=False
     )
