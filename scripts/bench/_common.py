@@ -77,7 +77,7 @@ def percentiles(samples_s: list[float]) -> dict:
     }
 
 
-def touch_page(index: Path, project: str, n: int) -> bytes:
+def touch_page(index: Path, project: str, n: object) -> bytes:
     """Change a project's HTML page (a comment), as an upload would; returns the bytes."""
     path = index / "simple" / project / "index.html"
     data = path.read_bytes()
