@@ -52,6 +52,15 @@ def main() -> int:
     projects = sorted(os.listdir(index / "simple"))
     rng = random.Random(7)
 
+    def full_publisher():
+        return publisher(
+            index,
+            keys,
+            state_dir=args.work / "state",
+            processes=args.processes,
+            link_copies=args.link_copies,
+        )
+
     if not args.skip_full:
         removed = remove_copies(index)
         (args.work / "state").mkdir(parents=True, exist_ok=True)
@@ -64,30 +73,16 @@ def main() -> int:
             "copies_removed": removed,
             "link_copies": args.link_copies,
         }
-        pub = publisher(
-            index,
-            keys,
-            state_dir=args.work / "state",
-            processes=args.processes,
-            link_copies=args.link_copies,
-        )
         with measure(result):
-            report = pub.publish()
+            report = full_publisher().publish()
         pages = len(report.added)
         result.update(pages=pages, pages_per_s=round(pages / result["wall_s"]))
         result["bins_signed"] = len(report.bins_signed)
         emit("full_publish_initial", result)
 
         result = {}
-        pub = publisher(
-            index,
-            keys,
-            state_dir=args.work / "state",
-            processes=args.processes,
-            link_copies=args.link_copies,
-        )
         with measure(result):
-            report = pub.publish()
+            report = full_publisher().publish()
         result.update(unchanged=report.unchanged, wrote=report.wrote_metadata)
         emit("full_publish_nothing_changed_stat_cache", result)
 

@@ -99,6 +99,10 @@ def test_bin_template_matches_for_page_targets_and_falls_back_otherwise() -> Non
         {"simple/x/index.html": {"hashes": {"sha256": "A" * 64}, "length": 1}},
         {"simple/x/index.html": {"hashes": {"sha512": "ab"}, "length": 1, "custom": {"é": 1}}},
         {"simple/x/index.html": {"hashes": {"sha256": "0" * 64}, "length": True}},
+        # Values that would pass the bulk checks if split at a newline.
+        {"simple/a/index.html\nsimple/b/index.html": {"hashes": {"sha256": "0" * 64}, "length": 1}},
+        {"simple/a/index.html": {"hashes": {"sha256": "0" * 64 + "\n" + "1" * 64}, "length": 1}},
+        {**targets, "simple/y/index.html": ["hashes", "length"]},
     ):
         signed = canonical.bin_signed(7, "2030-01-02T03:04:05Z", case)
         assert signed == sslib_encode(_bin_dict(case)).encode()

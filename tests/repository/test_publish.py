@@ -164,6 +164,27 @@ def test_symlinked_page_leaving_the_repo_is_skipped(make_repo, tmp_path) -> None
     assert not any(p.name.endswith(".index.html") for p in project.iterdir())
 
 
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_page_that_is_not_a_regular_file_is_skipped(make_repo, kind, cached) -> None:
+    """Opened with O_NONBLOCK: a FIFO cannot hang a publish, whatever the stat cache knows."""
+    signed = make_repo()
+    publisher = signed.publisher(processes=1)
+    if cached:
+        publisher.publish()  # the cache now knows every page
+    before = _signed_targets(signed)
+    page = signed.page("demo-lib", "index.v1_json")
+    page.unlink()
+    if kind == "fifo":
+        os.mkfifo(page)
+    else:
+        page.mkdir()
+    report = publisher.publish()
+    skipped = {s.source: s.reason for s in report.skipped}
+    assert "not a regular file" in skipped["simple/demo-lib/index.v1_json"]
+    assert _signed_targets(signed) == before
+
+
 def test_symlinked_project_dir_leaving_the_repo_is_skipped(make_repo, tmp_path) -> None:
     signed = make_repo()
     before = _signed_targets(signed)

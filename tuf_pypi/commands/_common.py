@@ -131,6 +131,17 @@ pinned_root_option = click.option(
 )
 
 
+link_copies_option = click.option(
+    "--link-copies",
+    is_flag=True,
+    help="Make each <sha256>.index.* copy a hard link to its page instead of writing "
+    "the bytes again (much faster at scale). Only for trees whose pages are always "
+    "replaced by rename (bandersnatch, Warehouse exports, this publisher), never edited "
+    "in place: an edit in place would change the signed copy too, and clients would "
+    "refuse the page until the next publish.",
+)
+
+
 def open_publisher(
     repo: Path,
     keys_dir: Path,

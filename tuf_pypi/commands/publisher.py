@@ -33,6 +33,7 @@ from ._common import (
     fail_cleanly,
     json_option,
     keys_option,
+    link_copies_option,
     passphrase,
     repo_option,
 )
@@ -127,6 +128,7 @@ def _open_online_key(keys: KeyDirectory, repo: Path) -> None:
     show_default=True,
     help="Address the metrics endpoint listens on.",
 )
+@link_copies_option
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @fail_cleanly
 def publisher(
@@ -143,6 +145,7 @@ def publisher(
     refresh_within: timedelta,
     metrics_port: int | None,
     metrics_host: str,
+    link_copies: bool,
     verbose: bool,
 ) -> None:
     """Publish the upload queue: sign its updates in batches, one publisher at a time.
@@ -175,7 +178,14 @@ def publisher(
     daemon = QueueDaemon(
         lambda: open_queue(db_url, application_name="tuf-pypi publisher"),
         repo,
-        lambda storage: Publisher(repo, keys, state_dir=state_dir, expiry=expiry, storage=storage),
+        lambda storage: Publisher(
+            repo,
+            keys,
+            state_dir=state_dir,
+            expiry=expiry,
+            storage=storage,
+            link_copies=link_copies,
+        ),
         settings,
         metrics,
     )

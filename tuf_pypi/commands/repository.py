@@ -33,6 +33,7 @@ from ._common import (
     fail_cleanly,
     json_option,
     keys_option,
+    link_copies_option,
     open_publisher,
     passphrase,
     repo_option,
@@ -177,15 +178,7 @@ def _progress(done: int, total: int) -> None:
     metavar="NAME",
     help="Only this project (repeatable; names are normalized). Default: every page.",
 )
-@click.option(
-    "--link-copies",
-    is_flag=True,
-    help="Make each <sha256>.index.* copy a hard link to its page instead of writing "
-    "the bytes again (much faster at scale). Only for trees whose pages are always "
-    "replaced by rename (bandersnatch, Warehouse exports), never edited in place: an "
-    "edit in place would change the signed copy too, and clients would refuse the "
-    "page until the next publish.",
-)
+@link_copies_option
 @json_option
 @fail_cleanly
 def publish(

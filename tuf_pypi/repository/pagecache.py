@@ -125,8 +125,8 @@ def _key(st: os.stat_result) -> StatKey:
 # Set in the parent before forking workers, so they inherit it without pickling.
 _WORKER: dict[str, object] = {}
 
-#: Open a page without following a symlink and without blocking on a FIFO.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+#: Open a page without following a symlink, blocking on a FIFO or taking a terminal.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
 
 
 def _copy_present(copy: str, length: int) -> bool:
@@ -152,9 +152,10 @@ def _scan_one(
 ) -> list[ScannedPage | Skipped | tuple[str, str]]:
     """Both forms of one project; ``(project, form)`` for an absent page.
 
-    The usual case costs one ``lstat`` per page and one ``stat`` of its copy (no
-    directory listing: at PyPI scale a ``listdir`` per project costs more than
-    everything else a cached page needs).
+    A page the stat cache knows costs one ``lstat`` and one ``stat`` of its copy;
+    any other is opened straight away (``O_NOFOLLOW``; ``fstat`` tells whether it
+    is a regular file). No directory listing: at PyPI scale a ``listdir`` per
+    project costs more than everything else a cached page needs.
     """
     project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
     slow = project in symlinked
@@ -162,30 +163,31 @@ def _scan_one(
     for form in layout.PAGE_FORMS:
         target = f"{layout.SIMPLE_DIR}/{project}/{form}"
         page_path = f"{project_dir}/{form}"
-        try:
-            st = None if slow else os.lstat(page_path)
-        except FileNotFoundError:
-            out.append((project, form))
-            continue
-        except OSError:
-            st = None
-        if st is None or not stat.S_ISREG(st.st_mode):
-            out.append(_scan_carefully(storage, project, form, write, bin_of))
-            continue
-        key = _key(st)
         hit = cache.get(target)
-        if hit is not None and hit.key == key:
-            copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
-            if _copy_present(copy, key[0]):
-                out.append(
-                    ScannedPage(
-                        target, bin_of(target), hit.sha256, key[0], hit.unverifiable, key, False
-                    )
-                )
+        if hit is not None or slow:  # else no lstat: the open below tells as much
+            try:
+                st = None if slow else os.lstat(page_path)
+            except FileNotFoundError:
+                out.append((project, form))
                 continue
-        if st.st_size > pages.MAX_PAGE_BYTES:
-            out.append(_too_large(target))
-            continue
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                out.append(_scan_carefully(storage, project, form, write, bin_of))
+                continue
+            if st.st_size > pages.MAX_PAGE_BYTES:
+                out.append(_too_large(target))
+                continue
+            key = _key(st)
+            if hit is not None and hit.key == key:
+                copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
+                if _copy_present(copy, key[0]):
+                    out.append(
+                        ScannedPage(
+                            target, bin_of(target), hit.sha256, key[0], hit.unverifiable, key, False
+                        )
+                    )
+                    continue
         try:
             fd = os.open(page_path, _OPEN_FLAGS)
             try:
@@ -193,8 +195,11 @@ def _scan_one(
                 data = _read_all(fd, opened.st_size) if stat.S_ISREG(opened.st_mode) else None
             finally:
                 os.close(fd)
+        except FileNotFoundError:
+            out.append((project, form))
+            continue
         except OSError as e:
-            if e.errno == errno.ELOOP:  # replaced by a symlink since the lstat
+            if e.errno == errno.ELOOP:  # a symlink (O_NOFOLLOW): the careful path
                 out.append(_scan_carefully(storage, project, form, write, bin_of))
             else:
                 out.append(Skipped(target, f"cannot be read ({e.strerror})"))
