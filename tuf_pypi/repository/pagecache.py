@@ -101,21 +101,21 @@ class PageCache:
             self.entries = {}
         return self
 
-    def save(self) -> None:
+    def save(self, scanned: Sequence[ScannedPage]) -> None:
+        """Replace the cache file with what a full scan saw (pages read with a stable key).
+
+        Written straight from the scan results, without building the entries
+        again: 1.5 million lines at PyPI scale.
+        """
         lines = [_VERSION + "\n"]
-        for path, e in self.entries.items():
-            size, mtime, ctime, ino = e.key
-            lines.append(f"{path}\t{size}\t{mtime}\t{ctime}\t{ino}\t{e.sha256}\t{e.unverifiable}\n")
+        lines += [
+            f"{p.path}\t{k[0]}\t{k[1]}\t{k[2]}\t{k[3]}\t{p.sha256}\t{p.unverifiable}\n"
+            for p in scanned
+            if (k := p.key) is not None
+        ]
         self.file.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             fast_write(str(self.file), "".join(lines).encode())
-
-    def update(self, scanned: Sequence[ScannedPage]) -> None:
-        self.entries = {
-            p.path: _new(CachedPage, (p.key, p.sha256, p.unverifiable))
-            for p in scanned
-            if p.key is not None
-        }
 
 
 def _key(st: os.stat_result) -> StatKey:

@@ -10,6 +10,7 @@ timestamp says, simply redoes the work.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import multiprocessing
@@ -140,15 +141,16 @@ class Publisher:
         selected = None if projects is None else sorted({_project(p) for p in projects})
         with self.transaction() as state:
             report = PublishReport()
+            save_cache = None
             if selected is None:
-                changes, cache = self._collect_full(state, report, progress)
+                changes, save_cache = self._collect_full(state, report, progress)
             else:
-                changes, cache = self._collect_selected(state, selected, report, progress), None
+                changes = self._collect_selected(state, selected, report, progress)
             if changes:
                 # Rendered targets are worth keeping only when few change per bin.
                 self._commit(state, changes, report, reuse_rendered=selected is not None)
-            if cache is not None:
-                cache.save()
+            if save_cache is not None:
+                save_cache()  # only once what it describes is published
             return report
 
     def publish_pages(self, page_bytes: Mapping[str, bytes | None]) -> PublishReport:
@@ -392,7 +394,7 @@ class Publisher:
 
     def _collect_full(
         self, state: PublishedState, report: PublishReport, progress: Progress | None
-    ) -> tuple[_Changes, PageCache | None]:
+    ) -> tuple[_Changes, Callable[[], None] | None]:
         """Every page under simple/: hashed with the stat cache, in parallel."""
         names: list[str] = []
         symlinked: set[str] = set()
@@ -465,8 +467,7 @@ class Publisher:
                 if path.split("/", 2)[1] not in present:
                     changes.setdefault(bin_name, {})[path] = None
                     report.removed.append(path)
-        cache.update(scanned)
-        return changes, (cache if self.page_cache else None)
+        return changes, (functools.partial(cache.save, scanned) if self.page_cache else None)
 
     # -- writing -----------------------------------------------------------------
 
