@@ -18,6 +18,7 @@ __all__ = [
     "PASSPHRASE",
     "FileFetcher",
     "SignedRepo",
+    "client_sees_everything",
     "clock",
     "make_repo",
     "targets_of",
@@ -57,3 +58,20 @@ def targets_of(repo: Path) -> list[str]:
         for form in layout.PAGE_FORMS
         if (d / form).exists()
     )
+
+
+def client_sees_everything(repo: Path, cache: Path, *, read_copies: bool = False) -> None:
+    """ngclient (cache ``cache``) verifies every page target of ``repo``.
+
+    The bytes checked are the page files, or with ``read_copies`` the consistent
+    ``<sha256>.<form>`` copies that clients download.
+    """
+    client = updater(repo, cache)
+    client.refresh()
+    for path in targets_of(repo):
+        info = client.get_targetinfo(path)
+        assert info is not None, path
+        if read_copies:
+            directory, _, form = path.rpartition("/")
+            path = f"{directory}/{info.hashes['sha256']}.{form}"
+        info.verify_length_and_hashes((repo / path).read_bytes())

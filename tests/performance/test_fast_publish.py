@@ -15,22 +15,12 @@ from tuf_pypi import pages
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 from tuf_pypi.sample import SampleDist, add_release
 
-from .conftest import FileFetcher, targets_of, updater
-
-
-def _client_sees_everything(repo: Path, cache: Path) -> None:
-    client = updater(repo, cache)
-    client.refresh()
-    for path in targets_of(repo):
-        info = client.get_targetinfo(path)
-        assert info is not None, path
-        data = (repo / path).read_bytes()
-        info.verify_length_and_hashes(data)
+from .conftest import FileFetcher, client_sees_everything, targets_of, updater
 
 
 def test_full_and_incremental_publish_verify_with_ngclient(make_repo, tmp_path) -> None:
     signed = make_repo(bins=64)
-    _client_sees_everything(signed.repo, tmp_path / "client")
+    client_sees_everything(signed.repo, tmp_path / "client")
     publisher = signed.publisher()
     add_release(signed.repo, SampleDist("demo-lib", "7.0"))
     report = publisher.publish(["demo-lib"])
@@ -38,7 +28,7 @@ def test_full_and_incremental_publish_verify_with_ngclient(make_repo, tmp_path) 
     add_release(signed.repo, SampleDist("demo-new", "0.1"))
     report = publisher.publish()  # full scan, same publisher (cached state)
     assert report.added and not report.changed
-    _client_sees_everything(signed.repo, tmp_path / "client")  # warm client, same cache
+    client_sees_everything(signed.repo, tmp_path / "client")  # warm client, same cache
     assert verify_repository(signed.storage, signed.clock()).ok
 
 
@@ -83,7 +73,7 @@ def test_publish_pages_in_memory_batch(make_repo, tmp_path) -> None:
     assert not (signed.repo / "simple/broken/index.v1_json").exists()
     result = verify_repository(signed.storage, signed.clock())
     assert result.ok and not result.pending, (result.problems, result.pending)
-    _client_sees_everything(signed.repo, tmp_path / "client")
+    client_sees_everything(signed.repo, tmp_path / "client")
 
 
 def _batch(repo: Path) -> dict[str, bytes | None]:

@@ -21,7 +21,7 @@ from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.repository.pagecache import PageCache, link_copy
 from tuf_pypi.sample import SampleDist, add_release
 
-from .conftest import targets_of, updater
+from .conftest import client_sees_everything, updater
 
 
 def _copy_of(signed, path: str) -> Path:
@@ -31,24 +31,13 @@ def _copy_of(signed, path: str) -> Path:
     return signed.repo / directory / f"{sha256}.{form}"
 
 
-def _all_verify(repo: Path, cache: Path) -> None:
-    client = updater(repo, cache)
-    client.refresh()
-    for path in targets_of(repo):
-        info = client.get_targetinfo(path)
-        assert info is not None, path
-        directory, _, form = path.rpartition("/")
-        copy = repo / directory / f"{info.hashes['sha256']}.{form}"
-        info.verify_length_and_hashes(copy.read_bytes())
-
-
 def test_full_publish_links_every_copy_and_ngclient_verifies(make_repo, tmp_path) -> None:
     signed = make_repo(publish=False)
     report = signed.publisher(processes=1, link_copies=True).publish()
     assert report.added
     for path in report.added:
         assert os.path.samefile(_copy_of(signed, path), signed.repo / path), path
-    _all_verify(signed.repo, tmp_path / "client")
+    client_sees_everything(signed.repo, tmp_path / "client", read_copies=True)
     result = verify_repository(signed.storage, signed.clock())
     assert result.ok and not result.pending
 
@@ -95,7 +84,7 @@ def test_page_replaced_by_rename_keeps_the_signed_copy(make_repo, tmp_path) -> N
     assert "simple/demo-lib/index.html" in report.changed
     assert old_copy.read_bytes() == old_bytes  # what older snapshots name is intact
     assert os.path.samefile(_copy_of(signed, "simple/demo-lib/index.html"), signed.page("demo-lib"))
-    _all_verify(signed.repo, tmp_path / "client")
+    client_sees_everything(signed.repo, tmp_path / "client", read_copies=True)
 
 
 def test_link_copy_refuses_a_page_replaced_after_it_was_read(tmp_path) -> None:
@@ -154,4 +143,4 @@ def test_an_edit_in_place_changes_the_linked_copy_and_clients_refuse_it(
     with pytest.raises(LengthOrHashMismatchError):
         info.verify_length_and_hashes(copy.read_bytes())
     publisher.publish()
-    _all_verify(signed.repo, tmp_path / "client2")
+    client_sees_everything(signed.repo, tmp_path / "client2", read_copies=True)

@@ -21,16 +21,7 @@ from tuf_pypi.repository.storage import TEMP_PREFIX
 from tuf_pypi.sample import SampleDist, add_release
 from tuf_pypi.testing import serve_directory
 
-from .conftest import PASSPHRASE, SignedRepo, targets_of, updater
-
-
-def _ngclient_sees_everything(repo: Path, cache: Path) -> None:
-    client = updater(repo, cache)
-    client.refresh()
-    for path in targets_of(repo):
-        info = client.get_targetinfo(path)
-        assert info is not None, path
-        info.verify_length_and_hashes((repo / path).read_bytes())
+from .conftest import PASSPHRASE, SignedRepo, client_sees_everything, targets_of
 
 
 def _versions(repo: Path) -> dict[str, int]:
@@ -42,7 +33,7 @@ def _versions(repo: Path) -> dict[str, int]:
 def test_ngclient_follows_a_rebin(make_repo, tmp_path, before: int, after: int) -> None:
     signed = make_repo(bins=before)
     cache = tmp_path / "client"
-    _ngclient_sees_everything(signed.repo, cache)
+    client_sees_everything(signed.repo, cache)
     old = _versions(signed.repo)
     publisher = signed.publisher()
 
@@ -61,13 +52,13 @@ def test_ngclient_follows_a_rebin(make_repo, tmp_path, before: int, after: int) 
     )
     result = verify_repository(signed.storage, signed.clock())
     assert result.ok and not result.pending, result.problems
-    _ngclient_sees_everything(signed.repo, cache)  # warm: same cache as before
-    _ngclient_sees_everything(signed.repo, tmp_path / "cold")
+    client_sees_everything(signed.repo, cache)  # warm: same cache as before
+    client_sees_everything(signed.repo, tmp_path / "cold")
 
     # The same long-lived publisher goes on publishing into the new bins.
     add_release(signed.repo, SampleDist("demo-lib", "9.0"))
     assert publisher.publish(["demo-lib"]).changed
-    _ngclient_sees_everything(signed.repo, cache)
+    client_sees_everything(signed.repo, cache)
     assert verify_repository(signed.storage, signed.clock()).ok
 
 
@@ -78,7 +69,7 @@ def test_names_that_come_back_get_higher_versions(make_repo, tmp_path) -> None:
     seen = _versions(signed.repo)
     for count in (16, 64, 32, 64, 16):
         rebin(publisher, count)
-        _ngclient_sees_everything(signed.repo, cache)
+        client_sees_everything(signed.repo, cache)
         now = _versions(signed.repo)
         assert all(now[name] >= version for name, version in seen.items())
         seen = now
@@ -128,11 +119,11 @@ def test_a_crash_leaves_the_old_repository_and_a_rerun_finishes(make_repo, tmp_p
             rebin(signed.publisher(storage=CrashingStorage(repo, crash_at)), 32)
         assert load_view(signed.storage).number_of_bins == 16, crash_at
         assert verify_repository(signed.storage, signed.clock()).ok, crash_at
-        _ngclient_sees_everything(repo, tmp_path / f"client-{crash_at}")
+        client_sees_everything(repo, tmp_path / f"client-{crash_at}")
         rebin(signed.publisher(), 32)
         assert verify_repository(signed.storage, signed.clock()).ok, crash_at
         assert not list(repo.rglob(f"{TEMP_PREFIX}*"))
-        _ngclient_sees_everything(repo, tmp_path / f"client-{crash_at}")
+        client_sees_everything(repo, tmp_path / f"client-{crash_at}")
 
 
 @pytest.fixture
