@@ -14,14 +14,16 @@ import os
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from tuf.api.exceptions import LengthOrHashMismatchError
 
 import tuf_pypi.repository.publisher as publisher_module
+from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.repository.pagecache import PageCache, link_copy
 from tuf_pypi.sample import SampleDist, add_release
 
-from .conftest import client_sees_everything, updater
+from .conftest import PASSPHRASE, client_sees_everything, updater
 
 
 def _copy_of(signed, path: str) -> Path:
@@ -128,7 +130,7 @@ def test_an_edit_in_place_changes_the_linked_copy_and_clients_refuse_it(
     A writer that edits a page in place (instead of replacing it by rename) also
     edits the signed copy. Clients then refuse the page (its hash no longer
     matches) until the next publish signs the new bytes; nothing unsigned is
-    ever accepted.
+    ever accepted. That publish says so, and gives the page a copy of its own.
     """
     signed = make_repo(publish=False)
     publisher = signed.publisher(processes=1, link_copies=True)
@@ -142,5 +144,36 @@ def test_an_edit_in_place_changes_the_linked_copy_and_clients_refuse_it(
     copy = _copy_of(signed, "simple/demo-lib/index.html")
     with pytest.raises(LengthOrHashMismatchError):
         info.verify_length_and_hashes(copy.read_bytes())
-    publisher.publish()
+
+    report = publisher.publish()
+    assert report.edited_in_place == ["simple/demo-lib/index.html"]
+    assert report.changed == ["simple/demo-lib/index.html"]
+    new_copy = _copy_of(signed, "simple/demo-lib/index.html")
+    assert not new_copy.samefile(page)  # its own bytes: the next edit cannot reach it
+    signed_bytes = new_copy.read_bytes()
+    with open(page, "r+b") as f:
+        f.write(b"<!-- again!! -->")
+    assert new_copy.read_bytes() == signed_bytes
     client_sees_everything(signed.repo, tmp_path / "client2", read_copies=True)
+
+
+def test_edits_in_place_are_not_reported_without_linked_copies(make_repo) -> None:
+    signed = make_repo(publish=False)
+    publisher = signed.publisher(processes=1)
+    publisher.publish()
+    with open(signed.page("demo-lib"), "r+b") as f:
+        f.write(b"<!-- edited -->")
+    report = publisher.publish()
+    assert report.changed == ["simple/demo-lib/index.html"] and not report.edited_in_place
+
+
+def test_the_cli_warns_about_an_edit_in_place(make_repo) -> None:
+    signed = make_repo(publish=False)
+    args = ["--repo", str(signed.repo), "--keys-dir", str(signed.keys_dir), "--link-copies"]
+    env = {"TUF_PYPI_PASSPHRASE": PASSPHRASE}
+    assert CliRunner().invoke(main, ["publish", *args], env=env).exit_code == 0
+    with open(signed.page("demo-lib"), "r+b") as f:
+        f.write(b"<!-- edited -->")
+    result = CliRunner().invoke(main, ["publish", *args], env=env)
+    assert result.exit_code == 0, result.output
+    assert "simple/demo-lib/index.html was edited in place" in result.output

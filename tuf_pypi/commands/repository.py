@@ -216,6 +216,14 @@ def publish(
             click.echo("nothing changed: no metadata written")
         for path in report.repaired:
             click.echo(f"repaired missing copy of {path}")
+        for path in report.edited_in_place:
+            click.echo(
+                f"warning: {path} was edited in place, which also changed its previously "
+                "signed copy (a hard link to it); clients on the previous snapshot refuse "
+                "it until they update. Its new copy is a separate file. Write pages by "
+                "rename, or publish without --link-copies.",
+                err=True,
+            )
         if report.unverifiable:
             click.echo(
                 f"warning: {len(report.unverifiable)} pages have links without a sha256; "

@@ -66,6 +66,9 @@ class ScannedPage(NamedTuple):
     unverifiable: int
     key: StatKey | None
     copy_written: bool
+    #: The page file was edited in place since the last scan (same inode, other
+    #: stat): with linked copies, its previously signed copy changed with it.
+    edited_in_place: bool = False
 
 
 #: Builds a NamedTuple from a tuple without its generated Python ``__new__``
@@ -164,6 +167,7 @@ def _scan_one(
         target = f"{layout.SIMPLE_DIR}/{project}/{form}"
         page_path = f"{project_dir}/{form}"
         hit = cache.get(target)
+        edited = False
         if hit is not None or slow:  # else no lstat: the open below tells as much
             try:
                 st = None if slow else os.lstat(page_path)
@@ -179,6 +183,11 @@ def _scan_one(
                 out.append(_too_large(target))
                 continue
             key = _key(st)
+            # Same inode, other size or times, and another name (a linked copy):
+            # written in place, not replaced, and the copy changed with it. (A
+            # replaced page's old inode lives on as its copy, so the number cannot
+            # have been reused meanwhile.)
+            edited = hit is not None and hit.key[3] == key[3] and hit.key != key and st.st_nlink > 1
             if hit is not None and hit.key == key:
                 copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
                 if _copy_present(copy, key[0]):
@@ -221,8 +230,14 @@ def _scan_one(
                 continue
         page = Page(project, form, data, digest, unverifiable)
         key = _key(opened) if len(data) == opened.st_size else None
-        link_to = opened if link else None
-        out.append(_finish(page, bin_of(target), key, project_dir, write, link_to))
+        if hit is not None and edited:
+            # A writer that edits in place would change a linked copy again: this
+            # page's copy gets its own bytes from now on.
+            scanned = _finish(page, bin_of(target), key, project_dir, write, None)
+            out.append(scanned._replace(edited_in_place=True))
+        else:
+            link_to = opened if link else None
+            out.append(_finish(page, bin_of(target), key, project_dir, write, link_to))
     return out
 
 

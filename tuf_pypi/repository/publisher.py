@@ -57,6 +57,8 @@ class PublishReport:
     repaired: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     unverifiable: dict[str, int] = field(default_factory=dict)
+    #: Pages found edited in place (same file, new bytes) since the last full scan.
+    edited_in_place: list[str] = field(default_factory=list)
     bins_signed: list[str] = field(default_factory=list)
     snapshot_version: int | None = None
     timestamp_version: int | None = None
@@ -74,6 +76,7 @@ class PublishReport:
             "repaired": self.repaired,
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
             "unverifiable": self.unverifiable,
+            "edited_in_place": self.edited_in_place,
             "bins_signed": self.bins_signed,
             "snapshot_version": self.snapshot_version,
             "timestamp_version": self.timestamp_version,
@@ -433,7 +436,9 @@ class Publisher:
         for result in results:
             if type(result) is ScannedPage:  # the usual case first: 1.5 M times at PyPI scale
                 scanned.append(result)
-                path, bin_name, sha256, length, unverifiable, _key, copy_written = result
+                path, bin_name, sha256, length, unverifiable, _key, copy_written, edited = result
+                if edited:
+                    report.edited_in_place.append(path)
                 signed = loaded.get(bin_name) or state.bin_signed(storage, bin_name)
                 current = signed["targets"].get(path)
                 if copy_written and not careful:
