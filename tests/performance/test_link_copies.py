@@ -10,6 +10,7 @@ the option is off by default).
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -177,3 +178,27 @@ def test_the_cli_warns_about_an_edit_in_place(make_repo) -> None:
     result = CliRunner().invoke(main, ["publish", *args], env=env)
     assert result.exit_code == 0, result.output
     assert "simple/demo-lib/index.html was edited in place" in result.output
+
+
+def test_where_hard_links_fail_the_bytes_are_written(make_repo, monkeypatch) -> None:
+    """A file system without hard links (or out of link slots): the same result, as files."""
+
+    def no_links(*_args, **_kwargs):
+        raise OSError(errno.EPERM, "no hard links here")
+
+    signed = make_repo(publish=False)
+    monkeypatch.setattr(os, "link", no_links)  # inherited by the forked workers
+    monkeypatch.setattr(publisher_module, "_PARALLEL_PAGES", 1)
+    publisher = signed.publisher(processes=2, link_copies=True)
+    report = publisher.publish()
+    assert report.added and not report.skipped
+    batch = {
+        path: (signed.repo / path).read_bytes().replace(b"</body>", b"<!-- b --></body>")
+        for path in ("simple/demo-lib/index.html", "simple/demo-core/index.html")
+    }
+    report = publisher.publish_pages(batch)
+    assert sorted(report.changed) == sorted(batch)
+    for path, data in batch.items():
+        page = signed.repo / path
+        assert page.read_bytes() == data and not page.samefile(_copy_of(signed, path))
+    assert verify_repository(signed.storage, signed.clock()).ok

@@ -662,6 +662,16 @@ def _project(name: str) -> str:
     return normalized
 
 
+def _linked(copy: str, page: str) -> bool:
+    """Make the page another name of the copy just written from its bytes (one file
+    written instead of two); False where hard links fail (the caller writes)."""
+    try:
+        replace_with_link(copy, page)
+    except OSError:
+        return False
+    return True
+
+
 #: Pages per worker process below which a batch is prepared in this process.
 _PARALLEL_PAGES = 128
 # Set in the parent just before forking the batch workers, inherited by them.
@@ -694,11 +704,7 @@ def _prepare_range(bounds: tuple[int, int]) -> list[tuple[str, int, bool] | Skip
                 write_copy = True
         if write_copy:
             fast_write(copy, data)
-        if write_copy and link:
-            # The page becomes another name of the copy just written from ``data``:
-            # one file written instead of two.
-            replace_with_link(copy, f"{root}/{path}")
-        else:
+        if not (write_copy and link and _linked(copy, f"{root}/{path}")):
             fast_write(f"{root}/{path}", data)
         out.append((page.sha256, page.unverifiable, write_copy))
     return out
