@@ -14,6 +14,9 @@ lives in the state directory, outside the served tree, and ``--no-cache`` style 
 
 The cache is a text file, one line per page, rewritten atomically after a full
 publish commits. A missing or unreadable cache only costs time.
+
+The scan also makes each missing ``<sha256>.<form>`` copy: written from the bytes
+it hashed, or with linked copies a hard link to that very file (:func:`link_copy`).
 """
 
 from __future__ import annotations
