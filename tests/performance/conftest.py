@@ -10,8 +10,7 @@ from tuf.api.exceptions import DownloadHTTPError
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from tests.repository.conftest import PASSPHRASE, SignedRepo, clock, make_repo
-from tuf_pypi import layout
+from tests.repository.conftest import PASSPHRASE, SignedRepo, clock, make_repo, targets_of
 from tuf_pypi.testing import ngclient_updater
 
 __all__ = [
@@ -47,17 +46,6 @@ def updater(repo: Path, cache: Path, fetcher: FileFetcher | None = None) -> Upda
     """python-tuf's client reading ``repo`` straight from disk (no server needed)."""
     root = (repo / "tuf" / "1.root.json").read_bytes()
     return ngclient_updater("http://repo", root, cache, fetcher=fetcher or FileFetcher(repo))
-
-
-def targets_of(repo: Path) -> list[str]:
-    """Every page target present under ``repo/simple/``."""
-    return sorted(
-        f"simple/{d.name}/{form}"
-        for d in (repo / "simple").iterdir()
-        if d.is_dir()
-        for form in layout.PAGE_FORMS
-        if (d / form).exists()
-    )
 
 
 def client_sees_everything(repo: Path, cache: Path, *, read_copies: bool = False) -> None:

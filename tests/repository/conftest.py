@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tuf_pypi import layout
 from tuf_pypi.keys import KeyDirectory
 from tuf_pypi.repository import Publisher, RepositoryStorage, init_repository
 from tuf_pypi.sample import build_index
@@ -67,3 +68,14 @@ def make_repo(tmp_path: Path, clock: Clock) -> Callable[..., SignedRepo]:
         return signed
 
     return factory
+
+
+def targets_of(repo: Path) -> list[str]:
+    """Every page target present under ``repo/simple/``."""
+    return sorted(
+        f"simple/{d.name}/{form}"
+        for d in (repo / "simple").iterdir()
+        if d.is_dir()
+        for form in layout.PAGE_FORMS
+        if (d / form).exists()
+    )

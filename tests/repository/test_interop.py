@@ -15,6 +15,8 @@ from tuf_pypi.repository import load_view
 from tuf_pypi.sample import SampleDist, add_release
 from tuf_pypi.testing import ngclient_updater, serve_directory
 
+from .conftest import targets_of
+
 
 @pytest.fixture
 def serve() -> Iterator:
@@ -35,23 +37,13 @@ def _updater(url: str, repo: Path, cache: Path) -> Updater:
     return ngclient_updater(url, (repo / "tuf" / "1.root.json").read_bytes(), cache)
 
 
-def _all_targets(repo: Path) -> list[str]:
-    return sorted(
-        f"simple/{d.name}/{form}"
-        for d in (repo / "simple").iterdir()
-        if d.is_dir()
-        for form in layout.PAGE_FORMS
-        if (d / form).exists()
-    )
-
-
 def test_ngclient_downloads_every_page_and_follows_updates(make_repo, serve, tmp_path) -> None:
     signed = make_repo(bins=32)
     url = serve(signed.repo)
     cache = tmp_path / "client"
     updater = _updater(url, signed.repo, cache)
     updater.refresh()
-    for path in _all_targets(signed.repo):
+    for path in targets_of(signed.repo):
         info = updater.get_targetinfo(path)
         assert info is not None, path
         downloaded = updater.download_target(info, str(tmp_path / "dl" / path.replace("/", "_")))

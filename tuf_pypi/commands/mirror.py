@@ -146,6 +146,9 @@ jobs_option = click.option(
     help="Downloads at once.",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+no_gzip_option = click.option(
+    "--no-gzip", is_flag=True, help="Do not write N.<role>.json.gz siblings."
+)
 
 
 def _served_timestamp(directory: Path) -> str:
@@ -261,7 +264,7 @@ def mirror() -> None:
 @root_option
 @mirror_state_option
 @click.option("--no-packages", is_flag=True, help="Copy metadata and pages only, not the files.")
-@click.option("--no-gzip", is_flag=True, help="Do not write N.<role>.json.gz siblings.")
+@no_gzip_option
 @jobs_option
 @wait_option
 @quiet_option
@@ -311,7 +314,7 @@ def sync(
 )
 @root_option
 @mirror_state_option
-@click.option("--no-gzip", is_flag=True, help="Do not write N.<role>.json.gz siblings.")
+@no_gzip_option
 @jobs_option
 @wait_option
 @quiet_option

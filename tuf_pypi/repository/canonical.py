@@ -44,10 +44,11 @@ __all__ = [
 
 SPEC_VERSION = ".".join(SPECIFICATION_VERSION)
 # Values that need no escaping at all, so templates may splice them in verbatim.
-_PAGE_PATH = re.compile(r"simple/[a-z0-9][a-z0-9._-]*/index\.(html|v1_json)\Z")
 _ROLE_FILE = re.compile(r"[A-Za-z0-9._-]+\.json\Z")
-_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]*\Z')
+# Page paths and sha256 digests, one per line (see _render_targets).
+_PAGE_PATHS = re.compile(r"(?:simple/[a-z0-9][a-z0-9._-]*/index\.(?:html|v1_json)\n)*")
+_SHA256S = re.compile(r"(?:[0-9a-f]{64}\n)*")
 
 
 class CanonicalError(ValueError):
@@ -131,9 +132,8 @@ def bin_signed(
     else:
         for path in changed:
             texts.pop(path, None)
-        if len(texts) > len(targets) or not texts.keys() <= targets.keys():
-            for path in texts.keys() - targets.keys():
-                del texts[path]
+        for path in texts.keys() - targets.keys():
+            del texts[path]
     new = list(targets.keys() - texts.keys()) if texts else list(targets)
     if new:
         rendered = _render_targets(new, targets)
@@ -148,10 +148,6 @@ def bin_signed(
         f'{{"_type":"targets","expires":"{expires}","spec_version":"{SPEC_VERSION}",'
         f'"targets":{{{",".join(parts)}}},"version":{version}}}'
     ).encode()
-
-
-_PAGE_PATHS = re.compile(r"(?:simple/[a-z0-9][a-z0-9._-]*/index\.(?:html|v1_json)\n)*")
-_SHA256S = re.compile(r"(?:[0-9a-f]{64}\n)*")
 
 
 def _render_targets(paths: list[str], targets: Mapping[str, object]) -> list[str] | None:

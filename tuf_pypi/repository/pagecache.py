@@ -233,14 +233,11 @@ def _scan_one(
                 continue
         page = Page(project, form, data, digest, unverifiable)
         key = _key(opened) if len(data) == opened.st_size else None
-        if hit is not None and edited:
-            # A writer that edits in place would change a linked copy again: this
-            # page's copy gets its own bytes from now on.
-            scanned = _finish(page, bin_of(target), key, project_dir, write, None)
-            out.append(scanned._replace(edited_in_place=True))
-        else:
-            link_to = opened if link else None
-            out.append(_finish(page, bin_of(target), key, project_dir, write, link_to))
+        # A page edited in place would change a linked copy again: its copy gets
+        # bytes of its own from now on.
+        link_to = opened if link and not edited else None
+        scanned = _finish(page, bin_of(target), key, project_dir, write, link_to)
+        out.append(scanned._replace(edited_in_place=True) if edited else scanned)
     return out
 
 

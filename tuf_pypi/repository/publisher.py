@@ -432,15 +432,14 @@ class Publisher:
             symlinked=symlinked,
         )
         storage = self.storage
-        bin_of, bin_targets, loaded = state.bin_of, state.bin_targets, state.bins
+        bin_of, bin_targets = state.bin_of, state.bin_targets
         for result in results:
             if type(result) is ScannedPage:  # the usual case first: 1.5 M times at PyPI scale
                 scanned.append(result)
                 path, bin_name, sha256, length, unverifiable, _key, copy_written, edited = result
                 if edited:
                     report.edited_in_place.append(path)
-                signed = loaded.get(bin_name) or state.bin_signed(storage, bin_name)
-                current = signed["targets"].get(path)
+                current = bin_targets(storage, bin_name).get(path)
                 if copy_written and not careful:
                     fast_copies += 1
                 if unverifiable:

@@ -12,7 +12,6 @@ bytes it last wrote or read (so another publisher's commit is never missed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -66,7 +65,7 @@ class PublishedState:
     rendered: dict[str, tuple[dict[str, Any], dict[str, str]]] = field(
         default_factory=dict, repr=False
     )
-    _bin_table: tuple[SuccinctRoles, list[str], int] | None = field(
+    _bin_table: tuple[SuccinctRoles, list[str]] | None = field(
         default=None, repr=False, compare=False
     )
 
@@ -85,10 +84,9 @@ class PublishedState:
         """
         table = self._bin_table
         if table is None or table[0] is not self.succinct:
-            names = self.bin_names()
-            table = self._bin_table = (self.succinct, names, 32 - self.succinct.bit_length)
-        digest = hashlib.sha256(target_path.encode()).digest()
-        return table[1][int.from_bytes(digest[:4], "big") >> table[2]]
+            table = self._bin_table = (self.succinct, self.bin_names())
+        names = table[1]
+        return names[layout.bin_index(target_path, len(names))]
 
     def version_of(self, role: str) -> int:
         version = self.meta.get(f"{role}.json")
