@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from packaging.utils import NormalizedName, canonicalize_name
+
 __all__ = [
     "BINS_ROLE",
     "BIN_PREFIX",
@@ -23,10 +25,12 @@ __all__ = [
     "SIMPLE_DIR",
     "TOP_LEVEL_ROLES",
     "LayoutError",
+    "NormalizedName",
     "PageTarget",
     "bin_index",
     "bin_name",
     "bins_for_projects",
+    "check_role_name",
     "consistent_name",
     "is_bin_role",
     "is_normalized",
@@ -34,6 +38,7 @@ __all__ = [
     "normalize",
     "page_target",
     "parse_page_target",
+    "project_name",
     "role_of_metadata_filename",
     "split_consistent_name",
     "suffix_len",
@@ -55,9 +60,12 @@ ONLINE_ROLES = ("snapshot", "timestamp", "bin-n")
 DEFAULT_BINS = 1024
 
 _NORMALIZE = re.compile(r"[-_.]+")
-# PEP 508 names: ASCII letters and digits, with '.', '-', '_' inside.
-_VALID_NAME = re.compile(r"^([a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9])$", re.IGNORECASE)
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# PEP 508 names: ASCII letters and digits, with '.', '-', '_' inside. re.ASCII and
+# fullmatch: without them IGNORECASE lets U+017F and U+0131 match [a-z], and '$' accepts a
+# trailing newline.
+_VALID_NAME = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_BIN_SUFFIX = re.compile(r"[0-9a-f]{1,8}", re.ASCII)
 
 
 class LayoutError(ValueError):
@@ -65,8 +73,29 @@ class LayoutError(ValueError):
 
 
 def normalize(name: str) -> str:
-    """PEP 503 normalized project name."""
+    """PEP 503 normalized form of a name, *without* validating it.
+
+    For comparing names only; anything that names a file, a target or a queue
+    entry goes through :func:`project_name`, which refuses invalid names.
+    """
     return _NORMALIZE.sub("-", name).lower()
+
+
+def project_name(name: str) -> NormalizedName:
+    """The PEP 503 normalized name of a valid project name; LayoutError otherwise.
+
+    The one validating normalizer of both sides (in the style of
+    ``packaging.utils.canonicalize_name(validate=True)``, whose normal form it
+    returns): ASCII letters, digits and ``.-_`` inside, nothing else (no
+    whitespace, no trailing newline, no look-alike Unicode letters), so the result
+    is safe as a directory name, a target path component and an HTTP header value.
+    """
+    if not isinstance(name, str) or not _VALID_NAME.fullmatch(name):
+        raise LayoutError(
+            f"{name!r} is not a valid project name (PEP 508: ASCII letters, "
+            "digits and '.', '-', '_' inside)"
+        )
+    return canonicalize_name(name)
 
 
 def is_normalized(name: str) -> bool:
@@ -75,7 +104,7 @@ def is_normalized(name: str) -> bool:
     Directory names under ``simple/`` must be normalized: anything else (``..``,
     dots, upper case, non-ASCII) could make two directories claim one project.
     """
-    return bool(_VALID_NAME.match(name)) and normalize(name) == name
+    return bool(_VALID_NAME.fullmatch(name)) and canonicalize_name(name) == name
 
 
 @dataclass(frozen=True)
@@ -110,7 +139,7 @@ def parse_page_target(path: str) -> PageTarget:
 
 def consistent_name(basename: str, sha256: str) -> str:
     """Consistent-snapshot file name of a target: ``<sha256>.<basename>``."""
-    if not _SHA256_HEX.match(sha256):
+    if not _SHA256_HEX.fullmatch(sha256):
         raise LayoutError(f"{sha256!r} is not a lowercase hex sha256 digest")
     return f"{sha256}.{basename}"
 
@@ -118,7 +147,7 @@ def consistent_name(basename: str, sha256: str) -> str:
 def split_consistent_name(filename: str) -> tuple[str, str] | None:
     """``(sha256, basename)`` for a consistent page copy name, else None."""
     digest, dot, rest = filename.partition(".")
-    if dot and _SHA256_HEX.match(digest) and rest in PAGE_FORMS:
+    if dot and _SHA256_HEX.fullmatch(digest) and rest in PAGE_FORMS:
         return digest, rest
     return None
 
@@ -162,9 +191,32 @@ def bin_name(index: int, number_of_bins: int) -> str:
 
 
 def is_bin_role(role: str) -> bool:
-    """True for ``bin-<hex>`` role names."""
+    """True for ``bin-<hex>`` role names (1 to 8 lowercase hex digits)."""
     prefix, dash, suffix = role.partition("-")
-    return prefix == BIN_PREFIX and bool(dash) and bool(re.fullmatch(r"[0-9a-f]+", suffix))
+    return prefix == BIN_PREFIX and bool(dash) and bool(_BIN_SUFFIX.fullmatch(suffix))
+
+
+def check_role_name(role: object, number_of_bins: int | None = None) -> str:
+    """``role`` if it is a role name this layout allows; LayoutError otherwise.
+
+    Allowed: the top-level roles, ``bins``, and ``bin-XXXX`` (with exactly the
+    width ``number_of_bins`` gives, when known). Role names from metadata become
+    file names (``N.<role>.json``), so anything else (``/``, ``..``, NUL, other
+    names that are valid JSON) is refused before it can reach a file system.
+    """
+    if not isinstance(role, str):
+        raise LayoutError(f"role name {role!r} is not a string")
+    if role in TOP_LEVEL_ROLES or role == BINS_ROLE:
+        return role
+    if is_bin_role(role) and (
+        number_of_bins is None or len(role) - len(BIN_PREFIX) - 1 == suffix_len(number_of_bins)
+    ):
+        return role
+    width = "" if number_of_bins is None else f" with {suffix_len(number_of_bins)} hex digits"
+    raise LayoutError(
+        f"role name {role!r} is not one of {', '.join(TOP_LEVEL_ROLES)}, {BINS_ROLE} "
+        f"or {BIN_PREFIX}-<hex>{width}"
+    )
 
 
 def bins_for_projects(expected_projects: int) -> int:

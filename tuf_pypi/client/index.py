@@ -127,13 +127,13 @@ class Client:
         ``index.html``); by default JSON if the index signed one, else HTML. Raises
         :class:`NotListedError` when the index lists no such page.
         """
-        name = layout.normalize(project.strip())
+        try:
+            name = layout.project_name(project.strip())
+        except layout.LayoutError as exc:
+            raise NotListedError(str(exc)) from None
         forms = _DEFAULT_FORMS if form is None else (_form_file(form),)
         for filename in forms:
-            try:
-                target_path = layout.page_target(name, filename)
-            except layout.LayoutError as exc:
-                raise NotListedError(f"{project!r}: {exc}") from None
+            target_path = layout.page_target(name, filename)
             target = self._updater.lookup(target_path)
             if target is None:
                 continue

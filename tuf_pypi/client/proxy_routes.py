@@ -123,9 +123,10 @@ def route(target: str) -> Route:
 
 def _page_route(parts: list[str]) -> Route:
     name = parts[0]
-    project = layout.normalize(name)
-    if not layout.is_normalized(project):
-        return NotFound(f"{name!r} is not a valid project name")
+    try:
+        project = layout.project_name(name)
+    except layout.LayoutError as e:
+        return NotFound(str(e))
     if parts == [name]:  # no trailing slash
         return Redirect(f"/{_SIMPLE}/{project}/")
     if parts != [name, ""]:

@@ -231,12 +231,10 @@ def _projects(names: tuple[str, ...]) -> frozenset[str] | None:
         return None
     projects = set()
     for name in names:
-        normalized = layout.normalize(name.strip())
-        if not layout.is_normalized(normalized):
-            raise click.BadParameter(
-                f"{name!r} is not a valid project name", param_hint="--project"
-            )
-        projects.add(normalized)
+        try:
+            projects.add(layout.project_name(name.strip()))
+        except layout.LayoutError as e:
+            raise click.BadParameter(str(e), param_hint="--project") from None
     return frozenset(projects)
 
 

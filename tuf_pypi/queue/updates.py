@@ -64,10 +64,10 @@ class PageUpdate:
 def _project(name: str) -> str:
     if not isinstance(name, str):
         raise UpdateRejected(f"project name must be a str, not {type(name).__name__}")
-    normalized = layout.normalize(name)
-    if not layout.is_normalized(normalized):
-        raise UpdateRejected(f"{name!r} is not a valid project name (PEP 508)")
-    return normalized
+    try:
+        return layout.project_name(name)
+    except layout.LayoutError as e:
+        raise UpdateRejected(str(e)) from None
 
 
 def _check_page(project: str, form: str, data: object, max_bytes: int) -> None:

@@ -655,10 +655,7 @@ def _touch(path: Path) -> None:
 
 
 def _project(name: str) -> str:
-    normalized = layout.normalize(name.strip())
-    if not layout.is_normalized(normalized):
-        raise layout.LayoutError(f"{name!r} is not a valid project name")
-    return normalized
+    return layout.project_name(name.strip())
 
 
 def _linked(copy: str, page: str) -> bool:
