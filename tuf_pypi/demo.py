@@ -19,8 +19,8 @@ from pathlib import Path
 from tuf.api.exceptions import RepositoryError
 
 from . import layout
-from .client.proxy import ProxyServer
 from .keys import KeyDirectory
+from .proxy import ProxyServer
 from .repository import Publisher, RepositoryStorage, init_repository, verify_repository
 from .repository.publisher import utcnow
 from .sample import SampleDist, build_index, build_wheel

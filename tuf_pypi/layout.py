@@ -17,6 +17,7 @@ __all__ = [
     "BINS_ROLE",
     "BIN_PREFIX",
     "DEFAULT_BINS",
+    "LOCK_FILE",
     "METADATA_DIR",
     "OFFLINE_ROLES",
     "ONLINE_ROLES",
@@ -58,6 +59,10 @@ OFFLINE_ROLES = ("root", "targets", "bins")
 #: Roles signed by the online key on every publish.
 ONLINE_ROLES = ("snapshot", "timestamp", "bin-n")
 DEFAULT_BINS = 1024
+#: The publisher lock, in the key or state directory (never under the served tree).
+#: Publish, refresh, ceremonies, rebin, gc and mirror sync all take this one lock,
+#: so two of them sharing a state directory never change a tree at once.
+LOCK_FILE = "publish.lock"
 
 _NORMALIZE = re.compile(r"[-_.]+")
 # PEP 508 names: ASCII letters and digits, with '.', '-', '_' inside. re.ASCII and

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuf_pypi.client.mirror_plan import Coverage, changed_roles, packages_path, page_copy_path
 from tuf_pypi.layout import LayoutError
+from tuf_pypi.mirror.plan import Coverage, changed_roles, packages_path, page_copy_path
 
 PAGE = "https://mirror.example/simple/demo/"
 SHA = "ab" * 32

@@ -24,10 +24,10 @@ from tuf_pypi.client import (
     SetupError,
     TamperedError,
 )
-from tuf_pypi.client import mirror as mirror_module
-from tuf_pypi.client.mirror import SyncOptions, SyncReport, sync_mirror
-from tuf_pypi.client.mirror_tree import MirrorTree, sync_lock
 from tuf_pypi.keys import generate_key_file, load_key_file_signer
+from tuf_pypi.mirror import sync as mirror_module
+from tuf_pypi.mirror.sync import SyncOptions, SyncReport, sync_mirror
+from tuf_pypi.mirror.tree import MirrorTree, sync_lock
 from tuf_pypi.repository import LockBusyError, RepositoryStorage, load_view, verify_repository
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.repository.storage import publisher_lock

@@ -7,15 +7,15 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tuf_pypi.client.proxy_pages import (
+from tuf_pypi.pages import FileLink, ProjectPage, parse_html, parse_json
+from tuf_pypi.proxy.pages import (
     find_offered,
     render_html,
     render_json,
     render_root_html,
     render_root_json,
 )
-from tuf_pypi.client.proxy_routes import FileRoute, route
-from tuf_pypi.pages import FileLink, ProjectPage, parse_html, parse_json
+from tuf_pypi.proxy.routes import FileRoute, route
 
 SHA_A, SHA_B, SHA_C, SHA_M = "aa" * 32, "bb" * 32, "cc" * 32, "dd" * 32
 PAGE_URL = "http://127.0.0.1:9/simple/demo/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuf_pypi.client.proxy_routes import (
+from tuf_pypi.proxy.routes import (
     FileRoute,
     MetricsRoute,
     NotFound,

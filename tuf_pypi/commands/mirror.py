@@ -12,7 +12,7 @@ from tuf.api.metadata import Metadata
 
 from .. import layout
 from ..client import ClientError
-from ..client.mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
+from ..mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
 from ..repository import RepositoryStorage
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
 from ..repository.publisher import utcnow
@@ -94,7 +94,7 @@ def gc(
     check_keys_outside(repo, lock_dir)
     report = collect_garbage(
         RepositoryStorage(repo),
-        lock_dir / "publish.lock",
+        lock_dir / layout.LOCK_FILE,
         utcnow(),
         grace,
         dry_run=dry_run,

@@ -14,7 +14,7 @@ import click
 
 from ..client import Limits
 from ..client.cache import default_cache_dir
-from ..client.proxy import ProxyServer
+from ..proxy import ProxyServer
 from ._common import DURATION, fail_cleanly, mirrors_option, pinned_root_option
 
 __all__ = ["COMMANDS"]

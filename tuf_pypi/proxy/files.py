@@ -22,8 +22,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .index import Client, VerifiedPage
-from .proxy_pages import OfferedFile
+from ..client.client import Client, VerifiedPage
+from .pages import OfferedFile
 
 __all__ = ["VerifiedFile", "VerifiedFiles"]
 

@@ -58,14 +58,21 @@ from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
 from tuf.ngclient.config import EnvelopeType
 
 from .. import layout
+from ..client.errors import (
+    InvalidPageError,
+    NoHashError,
+    Phase,
+    SetupError,
+    VerificationError,
+    from_tuf,
+)
+from ..client.fetcher import BoundedFetcher
+from ..client.files import ExpectedFile, fetch_file
+from ..client.limits import Limits
+from ..client.mirrors import Mirror, file_urls
 from ..pages import FileLink, PageError, parse_page
-from .errors import InvalidPageError, NoHashError, Phase, SetupError, VerificationError, from_tuf
-from .fetcher import BoundedFetcher
-from .files import ExpectedFile, fetch_file
-from .limits import Limits
-from .mirror_plan import Coverage, changed_roles, packages_path, page_copy_path
-from .mirror_tree import LocalState, MirrorTree, StateFile, sync_lock
-from .mirrors import Mirror, file_urls
+from .plan import Coverage, changed_roles, packages_path, page_copy_path
+from .tree import LocalState, MirrorTree, StateFile, sync_lock
 
 __all__ = [
     "Progress",

@@ -26,9 +26,9 @@ from pathlib import Path
 from tuf.api.metadata import Metadata
 
 from .. import layout
+from ..client.errors import SetupError
 from ..localfs import LockBusy, exclusive_lock, fsync_dir, write_atomic
-from .errors import SetupError
-from .mirror_plan import Coverage
+from .plan import Coverage
 
 __all__ = [
     "LOCK_NAME",
@@ -38,9 +38,9 @@ __all__ = [
     "sync_lock",
 ]
 
-#: The publisher's lock file name too, so ``tuf-pypi gc --state-dir`` and a sync
-#: using the same state directory never run at once.
-LOCK_NAME = "publish.lock"
+#: The publisher's lock file (``layout.LOCK_FILE``), so ``tuf-pypi gc --state-dir``
+#: and a sync using the same state directory never run at once.
+LOCK_NAME = layout.LOCK_FILE
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 _VERSIONED = re.compile(r"^[1-9][0-9]*\..+\.json$")
 _GZIP_LEVEL = 9

@@ -4,10 +4,10 @@ Unmodified pip and uv know nothing of TUF. Pointed at this proxy (``--index-url
 http://127.0.0.1:PORT/simple/``), they get:
 
 * project pages that verified through TUF from a pinned root (DESIGN.md §6), in the
-  form they ask for (PEP 691 negotiation, :mod:`.proxy_negotiation`), with every file
-  link pointing back at the proxy (:mod:`.proxy_pages`);
+  form they ask for (PEP 691 negotiation, :mod:`.negotiation`), with every file
+  link pointing back at the proxy (:mod:`.pages`);
 * files and PEP 658 ``.metadata`` files only once their bytes matched the verified
-  page (:mod:`.proxy_files`), with HEAD and Range support (:mod:`.proxy_ranges`);
+  page (:mod:`.files`), with HEAD and Range support (:mod:`.ranges`);
 * on any failure, an error status with a one-line reason, never unverified bytes.
   pip prints the HTTP reason phrase, so the reason goes there as well as in the body.
 
@@ -42,28 +42,28 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import __version__
-from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ..metrics import Registry
-from .errors import (
+from ..client.client import Client, VerifiedPage
+from ..client.errors import (
     AllMirrorsFailedError,
     ClientError,
     MirrorError,
     NotListedError,
     SetupError,
 )
-from .index import Client, VerifiedPage
-from .limits import Limits
-from .proxy_files import VerifiedFiles
-from .proxy_negotiation import REPRESENTATIONS, Representation, negotiate
-from .proxy_pages import (
+from ..client.limits import Limits
+from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..metrics import Registry
+from .files import VerifiedFiles
+from .negotiation import REPRESENTATIONS, Representation, negotiate
+from .pages import (
     find_offered,
     render_html,
     render_json,
     render_root_html,
     render_root_json,
 )
-from .proxy_ranges import RangeNotSatisfiableError, parse_range
-from .proxy_routes import (
+from .ranges import RangeNotSatisfiableError, parse_range
+from .routes import (
     FileRoute,
     MetricsRoute,
     NotFound,
@@ -72,7 +72,7 @@ from .proxy_routes import (
     RootRoute,
     route,
 )
-from .proxy_views import IndexView, ViewRotation
+from .views import IndexView, ViewRotation
 
 __all__ = [
     "DEFAULT_REFRESH_INTERVAL",

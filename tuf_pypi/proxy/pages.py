@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pages import FileLink, ProjectPage
-from .proxy_routes import file_url
+from .routes import file_url
 
 __all__ = [
     "METADATA_SUFFIX",
