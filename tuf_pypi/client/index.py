@@ -68,6 +68,8 @@ class Client:
     holds trusted metadata and verified pages between runs; several processes may
     share it. Metadata is refreshed at most once per Client (lazily, on first use),
     so one Client is one consistent view of the index: make one per installer run.
+    ``via`` is sent as the ``Via`` header of every request (a proxy names itself, to
+    recognise its own requests).
 
     Thread-safe. Use as a context manager, or call :meth:`close`, to release
     connections.
@@ -81,6 +83,7 @@ class Client:
         *,
         limits: Limits | None = None,
         user_agent: str | None = None,
+        via: str | None = None,
     ) -> None:
         if isinstance(mirrors, str):
             raise TypeError("mirrors must be a sequence of URLs, not one string")
@@ -91,7 +94,7 @@ class Client:
         self.limits = limits or Limits()
         self.cache = CacheDir(cache_dir)
         self.cache.create()
-        self._fetcher = BoundedFetcher(self.limits, user_agent)
+        self._fetcher = BoundedFetcher(self.limits, user_agent, via=via)
         self._updater = MirroredUpdater(
             self.cache.metadata_dir,
             self.mirrors,
