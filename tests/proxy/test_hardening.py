@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,6 +212,30 @@ def test_connections_beyond_the_cap_get_503(
             time.sleep(0.05)
         assert status == 200
         idle[0].close()
+
+
+def test_a_connection_flood_costs_a_bounded_number_of_threads(
+    base_index: Index, bad: MirrorServer, tmp_path: Path
+) -> None:
+    cap = 3
+    with ProxyServer(
+        [bad.url], base_index.root_bytes, tmp_path / "cache", max_connections=cap
+    ) as proxy:
+        proxy.start()
+        baseline = threading.active_count()
+        port = proxy.server_address[1]
+        flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        try:
+            time.sleep(0.5)  # let the proxy accept them all
+            # cap serving threads, and at most cap more answering 503; the rest closed.
+            assert threading.active_count() - baseline <= 2 * cap
+        finally:
+            for conn in flood:
+                conn.close()
+        deadline = time.monotonic() + 10
+        while (status := request(proxy.url).status) == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status == 200  # and it serves again once the flood is gone
 
 
 @pytest.mark.parametrize(
