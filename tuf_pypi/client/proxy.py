@@ -630,8 +630,12 @@ class ProxyServer(ThreadingHTTPServer):
         if not self._refusing.acquire(blocking=False):
             self.shutdown_request(request)  # a flood: not even a 503 for this one
             return
-        thread = threading.Thread(target=self._refuse, args=(request,), daemon=True)
-        thread.start()
+        try:
+            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+        except BaseException:
+            self._refusing.release()
+            self.shutdown_request(request)
+            raise
 
     def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         try:
