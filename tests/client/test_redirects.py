@@ -44,7 +44,7 @@ def _action(what: str, tmp_path: Path) -> Action:
 
 
 @pytest.mark.parametrize("what", ["timestamp", "page", "wheel"])
-@pytest.mark.parametrize("elsewhere", ["other-port", "localhost-alias"])
+@pytest.mark.parametrize("elsewhere", ["other-port", "scheme-relative", "localhost-alias"])
 def test_redirect_off_the_mirror_is_refused(
     index: Index,
     serve: Serve,
@@ -58,6 +58,8 @@ def test_redirect_off_the_mirror_is_refused(
     path = _target(index, what)
     if elsewhere == "other-port":  # another service on loopback
         location = f"{internal.url}admin/{path}"
+    elif elsewhere == "scheme-relative":  # //host:port/path, relative only in looks
+        location = f"//127.0.0.1:{internal.server_address[1]}/admin/{path}"
     else:  # the same port under another name is another origin too
         location = f"http://localhost:{bad.server_address[1]}/{path}"
     bad.hooks[path] = redirect(location)
