@@ -204,6 +204,7 @@ def test_connections_beyond_the_cap_get_503(
             assert answer.reason == "Too many connections to the proxy"
             assert answer.headers["Connection"] == "close"
             assert b"more than 2 connections" in answer.body
+            assert "tuf_pypi_proxy_connections_refused_total 1" in proxy.app.registry.render()
         finally:
             idle.pop().close()
         # A slot is free again once a connection closes.

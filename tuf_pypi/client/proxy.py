@@ -561,6 +561,10 @@ class ProxyServer(ThreadingHTTPServer):
             via=self.via,
         )
         self.max_connections = max_connections
+        self._refused_connections = self.app.registry.counter(
+            "tuf_pypi_proxy_connections_refused_total",
+            "Connections refused because --max-connections were open.",
+        )
         self._connections = threading.BoundedSemaphore(max_connections)
         # Refused connections linger in threads of their own, bounded too.
         self._refusing = threading.BoundedSemaphore(max_connections)
@@ -627,6 +631,7 @@ class ProxyServer(ThreadingHTTPServer):
                 self._connections.release()
                 raise
             return
+        self._refused_connections.inc()
         if not self._refusing.acquire(blocking=False):
             self.shutdown_request(request)  # a flood: not even a 503 for this one
             return
