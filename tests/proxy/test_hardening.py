@@ -25,8 +25,7 @@ from tests.client.server import MirrorServer, endless, redirect
 from tuf_pypi.client import SetupError
 from tuf_pypi.client.proxy import ProxyServer
 
-from .helpers import PIP_ACCEPT, request
-from .test_server import PROJECT, file_url, page
+from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
 
 
 @pytest.fixture
