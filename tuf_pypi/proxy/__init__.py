@@ -6,6 +6,7 @@ is the pure request-to-:class:`Response` core behind it. Built on the client lib
 """
 
 from .server import (
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_REFRESH_INTERVAL,
     REFUSED,
     ProxyApp,
@@ -15,6 +16,7 @@ from .server import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_REFRESH_INTERVAL",
     "REFUSED",
     "ProxyApp",
