@@ -32,7 +32,7 @@ def _needs(program: str, found: bool) -> None:
 
 
 @pytest.mark.soak
-def test_soak_60_seconds(tmp_path: Path) -> None:
+def test_soak_60_seconds() -> None:
     _needs("nginx", bool(shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")))
     _needs("faketime", bool(shutil.which("faketime")))
     _needs("PostgreSQL", bool(list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))))

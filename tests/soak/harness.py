@@ -24,7 +24,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,16 +37,30 @@ from tests.mirror.nginx import Nginx
 from tests.proxy.helpers import ProxyProcess
 from tuf_pypi.demo import installer_env
 from tuf_pypi.queue import open_queue
-from tuf_pypi.repository import RepositoryStorage, load_view
 from tuf_pypi.sample import build_index
 
-from . import checks
+from .report import evaluate, print_report
 from .schedule import KINDS, Fault, fault_schedule
+from .system import (
+    PYTHON,
+    ROOT,
+    Measured,
+    after,
+    children,
+    free_port,
+    peak_rss_kb,
+    process_state,
+    read_events,
+    run_measured,
+    signed_pages,
+    soak_env,
+    tree_bytes,
+    tuf_pypi,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSPHRASE = "soak-passphrase-not-a-secret"
+#: The publishers' lease (where they have one): a stopped leader is taken over after it.
+LEASE = 5.0
 _PID = re.compile(r" pid (\d+)")
-_PYTHON = sys.executable
 
 
 @dataclass
@@ -70,112 +83,6 @@ class Settings:
     @property
     def cooldown(self) -> float:
         return min(30.0, self.duration * 0.1)
-
-
-@dataclass
-class Measured:
-    """A short-lived process's result and peak memory."""
-
-    code: int | None
-    out: str
-    err: str
-    max_rss_kb: int
-    seconds: float
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {
-        **installer_env(),
-        "TUF_PYPI_PASSPHRASE": PASSPHRASE,
-        "TUF_PYPI_OFFLINE_PASSPHRASE": PASSPHRASE,
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
-
-
-def run_measured(
-    command: Sequence[str],
-    timeout: float,
-    env: dict[str, str] | None = None,
-    kill_when: Callable[[float], bool] | None = None,
-) -> Measured:
-    """Run ``command`` to its end (or kill -9 it after ``timeout`` or when ``kill_when``
-    says so, given the seconds it has run), sampling its peak RSS every 20 ms (wait4's
-    ru_maxrss would count the harness's own pages, copied by fork before exec)."""
-    started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env or _env())
-        peak = 0
-        while True:
-            peak = max(peak, _peak_rss_kb(process.pid))
-            pid, status = os.waitpid(process.pid, os.WNOHANG)
-            if pid:
-                break
-            elapsed = time.monotonic() - started
-            if elapsed > timeout or (kill_when is not None and kill_when(elapsed)):
-                os.kill(process.pid, signal.SIGKILL)
-                pid, status = os.waitpid(process.pid, 0)
-                break
-            time.sleep(0.02)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Measured(
-            process.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            peak,
-            time.monotonic() - started,
-        )
-
-
-def tuf_pypi(*args: str) -> list[str]:
-    return [_PYTHON, "-m", "tuf_pypi.cli", *args]
-
-
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    events = []
-    with contextlib.suppress(OSError), path.open() as lines:
-        for line in lines:
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
-    return events
-
-
-def signed_pages(tree: Path) -> dict[str, str]:
-    """target path -> sha256 of every page the tree's current metadata signs."""
-    view = load_view(RepositoryStorage(tree))
-    return {
-        path: target.hashes["sha256"]
-        for name in view.bin_names()
-        for path, target in view.bin(name).signed.targets.items()
-    }
-
-
-def _peak_rss_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-    return int(match.group(1)) if match else 0
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def _tree_bytes(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-    return total
 
 
 @dataclass
@@ -214,6 +121,7 @@ class Soak:
         self.s = settings
         self.work = settings.work or Path(tempfile.mkdtemp(prefix="soak-", dir="/tmp"))
         self.work.mkdir(parents=True, exist_ok=True)
+        self.work.chmod(0o755)  # PostgreSQL runs as its own user when we are root
         self.fs = self.work / "repofs"
         self.repo = self.fs / "repo"
         self.keys = self.work / "keys"
@@ -227,6 +135,7 @@ class Soak:
         self.record = Record()
         self.stop = threading.Event()
         self.publishers: list[Publisher] = []
+        self.publisher_extra: tuple[str, ...] = ()
         self.workers: dict[str, subprocess.Popen] = {}
         self.servers: list[Any] = []
         self.lock = threading.Lock()
@@ -335,6 +244,9 @@ class Soak:
             "3s",
             log=self.logs / "proxy.log",
         )
+        help_text = run_measured(tuf_pypi("publisher", "--help"), 120).out
+        if "--lease" in help_text:  # a silent (stopped) leader is taken over after the lease
+            self.publisher_extra = ("--lease", str(LEASE))
         self.publishers_start()
         self.publishers_start()
 
@@ -345,10 +257,10 @@ class Soak:
         config_path.write_text(json.dumps(config))
         log = (self.logs / f"{role}.log").open("ab")
         self.workers[role] = subprocess.Popen(
-            [_PYTHON, "-m", "tests.soak.workers", role.split("#")[0], str(config_path)],
+            [PYTHON, "-m", "tests.soak.workers", role.split("#")[0], str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=_env(),
+            env=soak_env(),
             cwd=ROOT,
         )
 
@@ -356,26 +268,12 @@ class Soak:
         with self.lock:
             name = f"publisher-{len(self.publishers) + 1}"
             log = self.logs / f"{name}.log"
-            port = _free_port()
-            command = tuf_pypi(
-                "publisher",
-                "--db",
-                self.db_url,
-                "--repo",
-                str(self.repo),
-                "--keys-dir",
-                str(self.keys),
-                "--batch-size",
-                "50",
-                "--batch-wait",
-                "0.2",
-                "--poll",
-                "0.2",
-                "--metrics-port",
-                str(port),
-            )
+            port = free_port()
+            options = f"--batch-size 50 --batch-wait 0.2 --poll 0.2 --metrics-port {port}"
+            places = ("--db", self.db_url, "--repo", str(self.repo), "--keys-dir", str(self.keys))
+            command = tuf_pypi("publisher", *places, *options.split(), *self.publisher_extra)
             process = subprocess.Popen(
-                command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=_env()
+                command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=soak_env()
             )
             self.publishers.append(Publisher(name, process, log, port))
 
@@ -473,7 +371,7 @@ class Soak:
                 self._clock_forward()
                 continue
             kill_at = rng.uniform(0.05, 1.0) if self.kill_sync.is_set() else None
-            result = self._sync(kill_when=_after(kill_at))
+            result = self._sync(kill_when=after(kill_at))
             if kill_at is not None and result.code == -signal.SIGKILL:
                 self.kill_sync.clear()
                 self.record.faults.append(
@@ -494,7 +392,7 @@ class Soak:
 
     def _observe_mirror(self, now: float) -> None:
         """Upload-to-visible latency: uploads whose bytes (or newer) the mirror now signs."""
-        uploads = _read_events(self.logs / "uploads.jsonl")
+        uploads = read_events(self.logs / "uploads.jsonl")
         for event in uploads[self._uploads_read :]:
             if event.get("op") == "page":
                 self._pending.setdefault(event["project"], []).append((event["t"], event["html"]))
@@ -540,7 +438,7 @@ class Soak:
 
     def install_loop(self) -> None:
         assert self.proxy is not None
-        uv = shutil.which("uv", path=str(Path(_PYTHON).parent)) or shutil.which("uv")
+        uv = shutil.which("uv", path=str(Path(PYTHON).parent)) or shutil.which("uv")
         n = 0
         while not self.stop.wait(2.0):
             n += 1
@@ -556,7 +454,7 @@ class Soak:
                     "--no-config",
                     "--no-cache",
                     "--python",
-                    _PYTHON,
+                    PYTHON,
                     "--target",
                     str(target),
                     "--index-url",
@@ -566,7 +464,7 @@ class Soak:
             else:
                 tool = "pip"
                 command = [
-                    _PYTHON,
+                    PYTHON,
                     "-m",
                     "pip",
                     "install",
@@ -611,24 +509,24 @@ class Soak:
 
     def _sample(self) -> None:
         for publisher in self.publishers:
-            self.record.peak("publisher", _peak_rss_kb(publisher.process.pid))
+            self.record.peak("publisher", peak_rss_kb(publisher.process.pid))
         for role, process in self.workers.items():
-            self.record.peak(role.split("#")[0], _peak_rss_kb(process.pid))
+            self.record.peak(role.split("#")[0], peak_rss_kb(process.pid))
         if self.proxy is not None:
-            self.record.peak("proxy", _peak_rss_kb(self.proxy.process.pid))
+            self.record.peak("proxy", peak_rss_kb(self.proxy.process.pid))
         for name, server in zip(
             ("nginx (repository)", "nginx (mirror)"), self.servers, strict=False
         ):
             if server.process is not None:
-                for pid in (server.process.pid, *_children(server.process.pid)):
-                    self.record.peak(name, _peak_rss_kb(pid))
+                for pid in (server.process.pid, *children(server.process.pid)):
+                    self.record.peak(name, peak_rss_kb(pid))
         with contextlib.suppress(OSError, ValueError):
             postmaster = int((self.pg_dir / "data" / "postmaster.pid").read_text().split()[0])
-            for pid in (postmaster, *_children(postmaster)):
-                self.record.peak("postgresql (per process)", _peak_rss_kb(pid))
-        self.record.peak("harness", _peak_rss_kb(os.getpid()))
+            for pid in (postmaster, *children(postmaster)):
+                self.record.peak("postgresql (per process)", peak_rss_kb(pid))
+        self.record.peak("harness", peak_rss_kb(os.getpid()))
         for name, tree in (("repository", self.repo), ("mirror", self.mirror)):
-            used = _tree_bytes(tree)
+            used = tree_bytes(tree)
             self.record.disk_peak[name] = max(self.record.disk_peak.get(name, 0), used)
 
     def _write_projects(self, signed: dict[str, str]) -> None:
@@ -661,7 +559,7 @@ class Soak:
             return "not injected: no active publisher"
         if mid_batch:  # wait until it is running (not sleeping): inside a batch
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and _state(leader.process.pid) != "R":
+            while time.monotonic() < deadline and process_state(leader.process.pid) != "R":
                 time.sleep(0.002)
         killed = time.time()
         leader.process.send_signal(signal.SIGKILL)
@@ -703,6 +601,7 @@ class Soak:
         leader = self.wait_leader(30)
         if leader is None:
             return "not injected: no active publisher"
+        hold = max(hold, LEASE + 3.0)  # past the lease
         stopped = time.time()
         leader.process.send_signal(signal.SIGSTOP)
         new = self.wait_leader(hold, other_than=leader)
@@ -750,7 +649,7 @@ class Soak:
         self.mode_file.write_text(mode)
         self.stop.wait(hold)
         self.mode_file.write_text("pass")
-        hits = sum(1 for e in _read_events(self.logs / "faultproxy.jsonl") if e.get("kind") == mode)
+        hits = sum(1 for e in read_events(self.logs / "faultproxy.jsonl") if e.get("kind") == mode)
         return f"{hold:.0f} s; {hits} answers {mode} so far in the run"
 
     def _fault_mirror_hang(self, hold: float) -> str:
@@ -865,6 +764,8 @@ class Soak:
         self.stop.set()  # loops end; the final sync below is the harness's own
         for thread in threads:
             thread.join(timeout=300)
+        if self.clock_fault.is_set():  # scheduled, but the sync loop ended first
+            self._clock_forward()
         synced = self._wait(
             lambda: self._sync().code == 0 and self._mirror_caught_up(), 300, pause=1.0
         )
@@ -884,8 +785,8 @@ class Soak:
             name: run_measured(tuf_pypi("verify", "--repo", str(tree), "--json"), 600)
             for name, tree in (("repository", self.repo), ("mirror", self.mirror))
         }
-        results = self.evaluate(verify)
-        self.report(results, metrics, upload_seconds)
+        results = evaluate(self, verify)
+        print_report(self, results, metrics, upload_seconds)
         return 0 if all(r.ok for r in results) else 1
 
     def _mirror_caught_up(self) -> bool:
@@ -928,198 +829,6 @@ class Soak:
                 texts[name] = response.read().decode()
         return texts
 
-    # -- checks and report ----------------------------------------------------------------
-
-    def evaluate(self, verify: dict[str, Measured]) -> list[checks.Check]:
-        uploads = _read_events(self.logs / "uploads.jsonl")
-        results = []
-        for name, tree in (("repository", self.repo), ("mirror", self.mirror)):
-            try:
-                signed = signed_pages(tree)
-            except Exception as exc:
-                results.append(checks.Check(f"{name}: newest bytes, deletions", False, str(exc)))
-                continue
-            results.append(
-                checks.check_updates(f"{name}: newest bytes, deletions", uploads, signed)
-            )
-        records = []
-        with contextlib.suppress(Exception):
-            while batch := self.db.records(records[-1].id if records else 0, 10_000):
-                records.extend(batch)
-        enqueued = {e["id"]: e["project"] for e in uploads if e.get("op") in ("page", "delete")}
-        results.append(checks.check_queue_order(records, enqueued))
-        for name, result in verify.items():
-            detail = f"exit {result.code}" + (
-                "" if result.code == 0 else f": {(result.out + result.err)[-300:]}"
-            )
-            results.append(checks.Check(f"verify {name}", result.code == 0, detail))
-        page_bytes: dict[str, set[str]] = {p: set(s) for p, s in self.initial_pages.items()}
-        for event in uploads:
-            if event.get("op") == "page":
-                page_bytes.setdefault(event["project"], set()).update(
-                    (event["html"], event["json"])
-                )
-        known_files = self.initial_files | {e["sha256"] for e in uploads if e.get("op") == "file"}
-        clients = {p.stem: _read_events(p) for p in sorted(self.logs.glob("client-*.jsonl"))}
-        results.extend(checks.check_clients(clients, page_bytes, known_files))
-        results.append(checks.check_load(_read_events(self.logs / "load.jsonl"), known_files))
-        log_events = [
-            event
-            for p in self.publishers
-            for event in checks.parse_publisher_log(p.name, p.log.read_text(errors="replace"))
-        ]
-        results.append(checks.check_leadership(log_events, self.record.killed))
-        results.append(checks.check_timestamps(self.record.timestamps))
-        clock_ok = all(
-            c["sync_code"] != 0 and not c["sync_changed_mirror"] and c["download_code"] != 0
-            for c in self.record.clock
-        )
-        results.append(
-            checks.Check(
-                "clock ahead: expired metadata refused",
-                clock_ok and bool(self.record.clock),
-                f"{len(self.record.clock)} runs; "
-                + "; ".join(
-                    f"sync exit {c['sync_code']}, download exit {c['download_code']}"
-                    for c in self.record.clock
-                ),
-            )
-        )
-        results.append(
-            checks.Check(
-                "harness saw no problem",
-                not self.record.problems,
-                "; ".join(self.record.problems) or "none",
-            )
-        )
-        return results
-
-    def report(
-        self, results: list[checks.Check], metrics: dict[str, str], upload_seconds: float
-    ) -> None:
-        uploads = _read_events(self.logs / "uploads.jsonl")
-        enqueued = [e for e in uploads if e.get("op") in ("page", "delete")]
-        load = _read_events(self.logs / "load.jsonl")
-        clients = [e for p in self.logs.glob("client-*.jsonl") for e in _read_events(p)]
-        print("\n== safety checks")
-        width = max(len(r.name) for r in results)
-        for result in results:
-            print(f"  {'PASS' if result.ok else 'FAIL'}  {result.name:<{width}}  {result.detail}")
-        p50, p99 = (
-            checks.percentile(self.record.latencies, 50),
-            checks.percentile(self.record.latencies, 99),
-        )
-        refusals = checks.count_by(
-            f"proxy: {m.group(1)}"
-            for text in [metrics.get("proxy", "")]
-            for m in re.finditer(
-                r'^tuf_pypi_proxy_verification_failures_total\{kind="([^"]+)"\} (\S+)$', text, re.M
-            )
-            for _ in range(int(float(m.group(2))))
-        )
-        refusals.update(
-            checks.count_by(f"client: {e['error_kind']}" for e in clients if e.get("error_kind"))
-        )
-        answers = checks.count_by(f"HTTP {e['status']}" for e in load)
-        bad = _read_events(self.logs / "faultproxy.jsonl")
-        forced = checks.count_by(
-            f"{e['kind']} to {'proxy' if 'proxy' in e.get('agent', '') else 'library client'}"
-            for e in bad
-        )
-        mirror_metrics = sorted(
-            f"{m.group(1)} {float(m.group(2)):.0f}"
-            for m in re.finditer(
-                r"^(tuf_pypi_proxy_\w*(?:mirror|fail)\w*(?:\{[^}]*\})?) (\S+)$",
-                metrics.get("proxy", ""),
-                re.M,
-            )
-        )
-        freed = checks.count_by([])
-        for gc in self.record.gcs:
-            freed[gc["tree"]] = freed.get(gc["tree"], 0) + gc["freed"]
-        installs = checks.count_by(
-            f"{i['tool']} {'ok' if i['code'] == 0 else 'failed'}" for i in self.record.installs
-        )
-        print("\n== figures")
-        rows = [
-            (
-                "uploads enqueued",
-                f"{len(enqueued)} in {upload_seconds:.0f} s: "
-                f"{len(enqueued) / max(upload_seconds, 1):.2f}/s sustained",
-            ),
-            ("upload failures retried", str(sum(1 for e in uploads if e.get("op") == "failed"))),
-            (
-                "upload -> visible on mirror",
-                f"p50 {_s(p50)}, p99 {_s(p99)} ({len(self.record.latencies)} uploads)",
-            ),
-            (
-                "mirror syncs",
-                ", ".join(
-                    f"{k}: {v}"
-                    for k, v in checks.count_by(
-                        f"exit {s['code']}" for s in self.record.syncs
-                    ).items()
-                ),
-            ),
-            (
-                "client requests served",
-                f"proxy load {len(load)} ({', '.join(f'{k}: {v}' for k, v in answers.items())}); "
-                f"library pages {sum(1 for e in clients if e.get('listed'))}, "
-                f"files {sum(1 for e in clients if e.get('kind') == 'file' and e.get('ok'))}; "
-                f"installs {installs}",
-            ),
-            (
-                "failovers forced (faulty mirror answers)",
-                ", ".join(f"{k}: {v}" for k, v in forced.items()) or "none",
-            ),
-            ("proxy's own mirror/failure counters", ", ".join(mirror_metrics) or "none exported"),
-            ("refusals by class", ", ".join(f"{k}: {v}" for k, v in refusals.items()) or "none"),
-            (
-                "publisher takeovers",
-                "; ".join(
-                    f"{t['cause']} {t['from']} -> {t['to']}: lock in {_s(t['takeover_s'])}, "
-                    f"publishing again in {_s(t['downtime_s'])}"
-                    for t in self.record.takeovers
-                )
-                or "none",
-            ),
-            (
-                "peak RSS",
-                ", ".join(
-                    f"{k} {v / 1024:.0f} MiB" for k, v in sorted(self.record.rss.items()) if v
-                ),
-            ),
-            (
-                "disk used (peak) vs gc'd",
-                ", ".join(
-                    f"{k} {self.record.disk_peak.get(k, 0) / 1e6:.1f} MB peak, "
-                    f"{freed.get(t, 0) / 1e6:.1f} MB gc'd"
-                    for k, t in (("repository", "repo"), ("mirror", "mirror"))
-                ),
-            ),
-        ]
-        for name, value in rows:
-            print(f"  {name:<38} {value}")
-        print("\n== faults injected")
-        for fault in sorted(self.record.faults, key=lambda f: f["at"]):
-            print(f"  {fault['at']:7.1f} s  {fault['kind']:<22} {fault.get('detail', '')}")
-        failed = [r for r in results if not r.ok]
-        print(
-            f"\nsoak: {'FAILED' if failed else 'passed'} (seed {self.s.seed}); logs in {self.logs}"
-        )
-        (self.work / "report.json").write_text(
-            json.dumps(
-                {
-                    "seed": self.s.seed,
-                    "ok": not failed,
-                    "checks": [r.__dict__ for r in results],
-                    "figures": dict(rows),
-                    "faults": self.record.faults,
-                },
-                indent=2,
-            )
-        )
-
     def teardown(self) -> None:
         self.stop.set()
         for process in [*self.workers.values(), *(p.process for p in self.publishers)]:
@@ -1143,30 +852,6 @@ class Soak:
             subprocess.run(["umount", "-l", str(self.fs)], capture_output=True)
         if not self.s.keep:
             shutil.rmtree(self.work, ignore_errors=True)
-
-
-def _after(seconds: float | None) -> Callable[[float], bool] | None:
-    """A ``kill_when`` that kills after ``seconds`` (None: never)."""
-    return None if seconds is None else lambda elapsed: elapsed >= seconds
-
-
-def _s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} s"
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "?"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -423,7 +423,11 @@ def run_faultproxy(config: dict[str, Any], events: Events, stop: threading.Event
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client that hung up: that is what clients of a hanging mirror do
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     Path(config["port_file"]).write_text(str(server.server_address[1]))
     threading.Thread(target=server.serve_forever, daemon=True).start()
