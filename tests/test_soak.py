@@ -195,3 +195,21 @@ def test_load_check_catches_unverified_files_and_rollback() -> None:
     assert "1.1 after 1.2" in checks.check_load([page(2, ["f"]), page(1, ["f"])], {"f"}).detail
     tampered = {"kind": "file", "status": 200, "sha256": "x", "expected": "f", "name": "w"}
     assert "served bytes" in checks.check_load([tampered], {"f"}).detail
+
+
+def test_metric_samples_keep_every_label() -> None:
+    from tests.soak.report import samples
+
+    text = (
+        "# HELP tuf_pypi_proxy_verification_failures_total Refused.\n"
+        'tuf_pypi_proxy_verification_failures_total{mirror="http://a/",kind="tampered"} 3.0\n'
+        "tuf_pypi_proxy_connections_refused_total 0.0\n"
+    )
+    assert samples(text) == [
+        (
+            "tuf_pypi_proxy_verification_failures_total",
+            {"mirror": "http://a/", "kind": "tampered"},
+            3.0,
+        ),
+        ("tuf_pypi_proxy_connections_refused_total", {}, 0.0),
+    ]

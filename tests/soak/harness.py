@@ -557,16 +557,21 @@ class Soak:
         leader = self.wait_leader(30)
         if leader is None:
             return "not injected: no active publisher"
-        if mid_batch:  # wait until it is running (not sleeping): inside a batch
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and process_state(leader.process.pid) != "R":
-                time.sleep(0.002)
+        if mid_batch:
+            self._wait_running(leader)
         killed = time.time()
         leader.process.send_signal(signal.SIGKILL)
         self.record.killed[leader.name] = killed
         threading.Timer(1.0, self.publishers_start).start()  # the operator's (systemd's) restart
         self._takeover(leader, killed, "kill -9")
         return f"killed {leader.name}" + (" while running" if mid_batch else "")
+
+    @staticmethod
+    def _wait_running(publisher: Publisher, timeout: float = 10.0) -> None:
+        """Wait until ``publisher`` is running (not sleeping): it is inside a batch."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process_state(publisher.process.pid) != "R":
+            time.sleep(0.002)
 
     def _takeover(self, old: Publisher, since: float, cause: str) -> None:
         def wait() -> None:
@@ -602,6 +607,7 @@ class Soak:
         if leader is None:
             return "not injected: no active publisher"
         hold = max(hold, LEASE + 3.0)  # past the lease
+        self._wait_running(leader)  # stopped inside a batch: it resumes mid-write
         stopped = time.time()
         leader.process.send_signal(signal.SIGSTOP)
         new = self.wait_leader(hold, other_than=leader)

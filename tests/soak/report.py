@@ -13,7 +13,10 @@ from .system import Measured, read_events, signed_pages
 if TYPE_CHECKING:
     from .harness import Soak
 
-__all__ = ["evaluate", "print_report"]
+__all__ = ["evaluate", "print_report", "samples"]
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def evaluate(soak: Soak, verify: dict[str, Measured]) -> list[checks.Check]:
@@ -94,14 +97,13 @@ def print_report(
         checks.percentile(soak.record.latencies, 50),
         checks.percentile(soak.record.latencies, 99),
     )
-    refusals = checks.count_by(
-        f"proxy: {m.group(1)}"
-        for text in [metrics.get("proxy", "")]
-        for m in re.finditer(
-            r'^tuf_pypi_proxy_verification_failures_total\{kind="([^"]+)"\} (\S+)$', text, re.M
-        )
-        for _ in range(int(float(m.group(2))))
-    )
+    proxy = samples(metrics.get("proxy", ""))
+    refusals = {
+        f"proxy: {labels.get('kind', '?')}"
+        + (f" ({labels['mirror']})" if "mirror" in labels else ""): int(value)
+        for name, labels, value in proxy
+        if name == "tuf_pypi_proxy_verification_failures_total" and value
+    }
     refusals.update(
         checks.count_by(f"client: {e['error_kind']}" for e in clients if e.get("error_kind"))
     )
@@ -112,12 +114,9 @@ def print_report(
         for e in bad
     )
     mirror_metrics = sorted(
-        f"{m.group(1)} {float(m.group(2)):.0f}"
-        for m in re.finditer(
-            r"^(tuf_pypi_proxy_\w*(?:mirror|fail)\w*(?:\{[^}]*\})?) (\S+)$",
-            metrics.get("proxy", ""),
-            re.M,
-        )
+        f"{labels.get('mirror', '?')} {labels.get('kind', '?')}: {value:.0f}"
+        for name, labels, value in proxy
+        if name == "tuf_pypi_proxy_mirror_failures_total"
     )
     freed = checks.count_by([])
     for gc in soak.record.gcs:
@@ -155,7 +154,7 @@ def print_report(
             "failovers forced (faulty mirror answers)",
             ", ".join(f"{k}: {v}" for k, v in forced.items()) or "none",
         ),
-        ("proxy's own mirror/failure counters", ", ".join(mirror_metrics) or "none exported"),
+        ("proxy's failed attempts per mirror", ", ".join(mirror_metrics) or "none exported"),
         ("refusals by class", ", ".join(f"{k}: {v}" for k, v in refusals.items()) or "none"),
         (
             "publisher takeovers",
@@ -198,6 +197,15 @@ def print_report(
             indent=2,
         )
     )
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """The samples of a Prometheus text exposition: (name, labels, value)."""
+    found = []
+    for match in _SAMPLE.finditer(text):
+        labels = dict(_LABEL.findall(match.group(2) or ""))
+        found.append((match.group(1), labels, float(match.group(3))))
+    return found
 
 
 def _s(value: float | None) -> str:
