@@ -21,6 +21,7 @@ __all__ = [
     "check_leadership",
     "check_load",
     "check_queue_order",
+    "check_refusals_counted",
     "check_timestamps",
     "check_updates",
     "parse_publisher_log",
@@ -280,6 +281,32 @@ def check_load(events: Sequence[Mapping[str, Any]], known_files: set[str]) -> Ch
         ):
             return Check(name, False, f"{event.get('name')}: bytes differ from the page's sha256")
     return Check(name, served > 0, f"{served} answers checked")
+
+
+def check_refusals_counted(
+    bad_answers: int,
+    samples: Sequence[tuple[str, Mapping[str, str], float]],
+    mirror: str,
+    per_mirror: bool,
+) -> Check:
+    """The proxy counted the faulty mirror's refused answers, though failover hid them.
+
+    DESIGN.md §6: every mirror's failed verification is counted, even when a later
+    mirror succeeds. ``bad_answers`` is how many corrupted answers ``mirror`` (its base
+    URL) gave the proxy. A proxy without per-mirror counters (``per_mirror`` False:
+    before they existed) is not checked.
+    """
+    name = "proxy: refused answers counted"
+    if not per_mirror:
+        return Check(name, True, "not checked: this proxy exports no per-mirror counters")
+    counted = sum(
+        value
+        for n, labels, value in samples
+        if n == "tuf_pypi_proxy_verification_failures_total"
+        and labels.get("mirror", "").rstrip("/") == mirror.rstrip("/")
+    )
+    ok = counted > 0 or bad_answers == 0
+    return Check(name, ok, f"{bad_answers} corrupted answers to the proxy, {counted:.0f} counted")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

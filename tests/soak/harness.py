@@ -791,7 +791,7 @@ class Soak:
             name: run_measured(tuf_pypi("verify", "--repo", str(tree), "--json"), 600)
             for name, tree in (("repository", self.repo), ("mirror", self.mirror))
         }
-        results = evaluate(self, verify)
+        results = evaluate(self, verify, metrics)
         print_report(self, results, metrics, upload_seconds)
         return 0 if all(r.ok for r in results) else 1
 

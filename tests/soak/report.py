@@ -19,7 +19,9 @@ _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", re.M)
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def evaluate(soak: Soak, verify: dict[str, Measured]) -> list[checks.Check]:
+def evaluate(
+    soak: Soak, verify: dict[str, Measured], metrics: dict[str, str]
+) -> list[checks.Check]:
     """Every safety check, on the trees as left, the queue table and the recorded events."""
     uploads = read_events(soak.logs / "uploads.jsonl")
     results = []
@@ -56,6 +58,11 @@ def evaluate(soak: Soak, verify: dict[str, Measured]) -> list[checks.Check]:
     ]
     results.append(checks.check_leadership(log_events, soak.record.killed))
     results.append(checks.check_timestamps(soak.record.timestamps))
+    bad = read_events(soak.logs / "faultproxy.jsonl")
+    to_proxy = sum(1 for e in bad if e.get("kind") == "corrupt" and "proxy" in e.get("agent", ""))
+    proxy = samples(metrics.get("proxy", ""))
+    per_mirror = "tuf_pypi_proxy_mirror_failures_total" in metrics.get("proxy", "")
+    results.append(checks.check_refusals_counted(to_proxy, proxy, soak.fault_url, per_mirror))
     clock_ok = all(
         c["sync_code"] != 0 and not c["sync_changed_mirror"] and c["download_code"] != 0
         for c in soak.record.clock
