@@ -114,17 +114,21 @@ def check_leadership(events: Iterable[LogEvent], killed: Mapping[str, float]) ->
     )
 
 
-def check_timestamps(observed: Sequence[tuple[float, int, str]]) -> Check:
-    """The repository's timestamp.json, as polled: versions only go up, one body each."""
+def check_timestamps(
+    observed: Sequence[tuple[float, int, str]], whose: str = "repository's"
+) -> Check:
+    """A timestamp.json as polled: versions only go up, one body each (two bodies of one
+    version would mean two writers)."""
+    name = f"{whose} timestamp never went back"
     bodies: dict[int, str] = {}
     last = 0
     for _, version, digest in observed:
         if version < last:
-            return Check("timestamp never went back", False, f"v{version} after v{last}")
+            return Check(name, False, f"v{version} after v{last}")
         if bodies.setdefault(version, digest) != digest:
-            return Check("timestamp never went back", False, f"two different bodies of v{version}")
+            return Check(name, False, f"two different bodies of v{version}")
         last = version
-    return Check("timestamp never went back", True, f"{len(bodies)} versions seen, v{last} last")
+    return Check(name, bool(bodies), f"{len(bodies)} versions seen, v{last} last")
 
 
 def newest_updates(uploads: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

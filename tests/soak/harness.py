@@ -99,6 +99,9 @@ class Record:
 
     faults: list[dict[str, Any]] = field(default_factory=list)
     timestamps: list[tuple[float, int, str]] = field(default_factory=list)
+    watched: dict[str, list[tuple[float, int, str]]] = field(
+        default_factory=lambda: {"mirror's": [], "proxy's trusted": []}
+    )
     killed: dict[str, float] = field(default_factory=dict)
     rss: dict[str, int] = field(default_factory=dict)
     syncs: list[dict[str, Any]] = field(default_factory=list)
@@ -298,15 +301,19 @@ class Soak:
             file_ratio=0.5,
             pause=0.05,
         )
-        for n, mirrors in enumerate(
-            ([self.fault_url, self.repo_url], [self.mirror_url, self.repo_url])
-        ):
+        # Clients 1 and 3 share a cache directory, as processes of one user do.
+        clients = (
+            ([self.fault_url, self.repo_url], "cache-a"),
+            ([self.mirror_url, self.repo_url], "cache-b"),
+            ([self.mirror_url, self.fault_url], "cache-a"),
+        )
+        for n, (mirrors, cache) in enumerate(clients):
             role = f"client#{n + 1}"
             self._worker(
                 role,
                 mirrors=mirrors,
                 root=str(self.root_file),
-                cache=str(self.work / f"cache-{n}"),
+                cache=str(self.work / cache),
                 projects=str(self.projects_file),
                 pause=0.3,
                 seed=self.s.seed + n,
@@ -490,19 +497,29 @@ class Soak:
             shutil.rmtree(target, ignore_errors=True)
 
     def watch_loop(self) -> None:
-        """Poll timestamp.json (split-brain check), memory, disk, and the project list."""
+        """Poll the timestamps (split brain, rollback), memory, disk, the project list.
+
+        The repository's and the mirror's served ``timestamp.json``, and the proxy's
+        trusted one (in its cache), every 50 ms.
+        """
+        watched = {
+            "repository": (self.repo / "tuf" / "timestamp.json", self.record.timestamps),
+            "mirror": (self.mirror / "tuf" / "timestamp.json", self.record.watched["mirror's"]),
+            "proxy's trusted": (
+                self.work / "proxy-cache" / "metadata" / "timestamp.json",
+                self.record.watched["proxy's trusted"],
+            ),
+        }
+        previous: dict[str, bytes] = {}
         last_slow = 0.0
-        previous = b""
         while not self.stop.wait(0.05):
-            with contextlib.suppress(OSError):
-                data = (self.repo / "tuf" / "timestamp.json").read_bytes()
-                if data != previous:
-                    previous = data
-                    with contextlib.suppress(ValueError, KeyError):
+            for name, (path, observed) in watched.items():
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    data = path.read_bytes()
+                    if data != previous.get(name):
+                        previous[name] = data
                         version = json.loads(data)["signed"]["version"]
-                        self.record.timestamps.append(
-                            (time.time(), version, hashlib.sha256(data).hexdigest())
-                        )
+                        observed.append((time.time(), version, hashlib.sha256(data).hexdigest()))
             if time.monotonic() - last_slow > 2.0:
                 last_slow = time.monotonic()
                 self._sample()

@@ -58,6 +58,8 @@ def evaluate(
     ]
     results.append(checks.check_leadership(log_events, soak.record.killed))
     results.append(checks.check_timestamps(soak.record.timestamps))
+    for whose, observed in soak.record.watched.items():
+        results.append(checks.check_timestamps(observed, whose))
     bad = read_events(soak.logs / "faultproxy.jsonl")
     to_proxy = sum(1 for e in bad if e.get("kind") == "corrupt" and "proxy" in e.get("agent", ""))
     proxy = samples(metrics.get("proxy", ""))
