@@ -144,6 +144,7 @@ class Soak:
         self.lock = threading.Lock()
         self.mounted = False
         self.db: Any = None
+        self._db_lock = threading.Lock()
         self.db_url = ""
         self.repo_url = self.mirror_url = self.fault_url = ""
         self.proxy: ProxyProcess | None = None
@@ -322,17 +323,23 @@ class Soak:
 
     # -- the leader ---------------------------------------------------------------------
 
+    def query(self, ask: Callable[[Any], Any]) -> Any:
+        """``ask(queue)`` on the harness's own queue connection, reconnecting as needed;
+        None while the server is down (it restarts during the run)."""
+        with self._db_lock:
+            try:
+                if self.db is None:
+                    self.db = open_queue(self.db_url, application_name="tuf-pypi soak harness")
+                return ask(self.db)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self.db.close()
+                self.db = None
+                return None
+
     def leader(self) -> Publisher | None:
         """The publisher holding the lock, as PostgreSQL sees it (None when none or down)."""
-        try:
-            if self.db is None:
-                self.db = open_queue(self.db_url, application_name="tuf-pypi soak harness")
-            found = _PID.search(self.db.leader() or "")
-        except Exception:
-            with contextlib.suppress(Exception):
-                self.db.close()
-            self.db = None
-            return None
+        found = _PID.search(self.query(lambda db: db.leader()) or "")
         if found is None:
             return None
         pid = int(found.group(1))
@@ -661,7 +668,7 @@ class Soak:
                 out.flush()
                 written += 1 << 20
         self.stop.wait(hold)
-        filler.unlink()
+        filler.unlink(missing_ok=True)  # finish() may have removed it already
         return f"filled with {written >> 20} MiB for {hold:.0f} s"
 
     def _fault_kill_sync(self, hold: float) -> None:
@@ -781,7 +788,7 @@ class Soak:
                 publisher.process.send_signal(signal.SIGCONT)
         if sum(p.process.poll() is None for p in self.publishers) == 0:
             self.publishers_start()
-        drained = self._wait(lambda: self.db is not None and self.db.pending().depth == 0, 300)
+        drained = self._wait(lambda: self.query(lambda db: db.pending().depth) == 0, 300)
         if not drained:
             self.record.problems.append("the queue did not drain within 300 s")
         self.stop.set()  # loops end; the final sync below is the harness's own
@@ -824,8 +831,6 @@ class Soak:
             with contextlib.suppress(Exception):
                 if condition():
                     return True
-            if self.db is None:
-                self.leader()  # reconnects
             time.sleep(pause)
         return False
 

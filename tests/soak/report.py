@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import checks
 from .system import Measured, read_events, signed_pages
@@ -32,10 +31,9 @@ def evaluate(
             results.append(checks.Check(f"{name}: newest bytes, deletions", False, str(exc)))
             continue
         results.append(checks.check_updates(f"{name}: newest bytes, deletions", uploads, signed))
-    records = []
-    with contextlib.suppress(Exception):
-        while batch := soak.db.records(records[-1].id if records else 0, 10_000):
-            records.extend(batch)
+    records: list[Any] = []
+    while batch := soak.query(lambda db: db.records(records[-1].id if records else 0, 10_000)):
+        records.extend(batch)
     enqueued = {e["id"]: e["project"] for e in uploads if e.get("op") in ("page", "delete")}
     results.append(checks.check_queue_order(records, enqueued))
     for name, result in verify.items():
