@@ -286,6 +286,7 @@ class Soak:
             "uploads",
             db=self.db_url,
             repo=str(self.repo),
+            scratch=str(self.work / "wheels"),
             rate=self.s.rate,
             burst=self.s.burst,
             burst_every=max(10.0, self.s.duration / 8),

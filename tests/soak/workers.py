@@ -100,7 +100,8 @@ class _Uploader:
         self.queue: Any = None
         self.releases: dict[str, list[tuple[str, str, int]]] = {}
         self.sequence: dict[str, int] = {}
-        self.scratch = Path(tempfile.mkdtemp(prefix="soak-wheels-"))
+        self.scratch = Path(config["scratch"])  # where wheels are built, off the repository
+        self.scratch.mkdir(parents=True, exist_ok=True)
 
     def _store_wheel(self, project: str, number: int) -> tuple[str, str, int]:
         built = build_wheel(SampleDist(project, f"1.{number}"), self.scratch)
