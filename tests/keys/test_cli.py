@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import PASSPHRASE, new_key
+from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, new_key
 from tests.keys.test_rotation import _assert_client_gets_every_page, _old_key_timestamp
 from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view, verify_repository
@@ -17,6 +17,7 @@ from tuf_pypi.sample import SampleDist, add_release
 @pytest.fixture
 def run(monkeypatch):
     monkeypatch.setenv("TUF_PYPI_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("TUF_PYPI_OFFLINE_PASSPHRASE", OFFLINE_PASSPHRASE)
 
     def invoke(*args: str, code: int = 0) -> str:
         result = CliRunner().invoke(main, [str(a) for a in args])
@@ -51,7 +52,7 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     (keys / "online.key").rename(tmp_path / "compromised-online.key")
 
     # 1. New online key; 2. root and bins proposals; 3. key holders sign; 4. apply; 5. recover.
-    run("key", "generate", "--out", keys / "online-2.key")
+    run("key", "generate", "--online", "--out", keys / "online-2.key")
     run("root", "prepare", "--repo", repo, "--keys-dir", keys, "--online-key",
         keys / "online-2.key", "--out", tmp_path / "root-2.json")  # fmt: skip
     run("bins", "prepare", "--repo", repo, "--keys-dir", keys, "--online-key",

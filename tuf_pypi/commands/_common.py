@@ -67,12 +67,13 @@ def fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def passphrase(label: str, confirm: bool = False) -> str:
-    value = os.environ.get(PASSPHRASE_ENV)
+def passphrase(label: str, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """The secret from ``env`` (the online key's by default) or a prompt on a terminal."""
+    value = os.environ.get(env)
     if value:
         return value
     if not sys.stdin.isatty():
-        raise KeyFileError(f"{label}: passphrase needed; set {PASSPHRASE_ENV} or run interactively")
+        raise KeyFileError(f"{label}: passphrase needed; set {env} or run interactively")
     return click.prompt(f"Passphrase for {label}", hide_input=True, confirmation_prompt=confirm)
 
 
