@@ -28,7 +28,7 @@ def run(monkeypatch):
 
 
 def test_key_generate_show_list(run, tmp_path) -> None:
-    out = run("key", "generate", "--out", tmp_path / "k" / "a.key", "--type", "ecdsa")
+    out = run("key", "generate", "--online", "--out", tmp_path / "k" / "a.key", "--type", "ecdsa")
     assert "ecdsa key" in out and PASSPHRASE not in out
     shown = json.loads(run("key", "show", tmp_path / "k" / "a.key", "--json"))
     assert shown["scheme"] == "ecdsa-sha2-nistp256" and "private" not in json.dumps(shown)
