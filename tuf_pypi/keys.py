@@ -40,6 +40,8 @@ from securesystemslib.exceptions import UnsupportedLibraryError
 from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 
+from . import layout
+
 __all__ = [
     "HSM_PIN_ENV",
     "KDF_LIMITS",
@@ -277,11 +279,14 @@ def load_key_file_signer(path: Path, passphrase: str) -> CryptoSigner:
 class KeyDirectory:
     """A directory of key files plus ``signers.json`` (keyid -> signer URI).
 
-    ``passphrase`` is asked for lazily, only when a key file has to be opened.
+    ``passphrase`` (the online key's) is asked for lazily, only when a key file has
+    to be opened; ``offline_passphrase`` only when a command needs an offline role's
+    key here (``rebin`` signs bins), so the two secrets never stand in for each other.
     """
 
     path: Path
     passphrase: PassphraseSource | None = None
+    offline_passphrase: PassphraseSource | None = None
     #: Asked for a token's PIN when TUF_PYPI_HSM_PIN is not set.
     pin: PassphraseSource | None = None
 
@@ -353,6 +358,9 @@ class KeyDirectory:
                 f"no key for role {role!r} (keyid {key.keyid[:16]}...) in {self.path}: "
                 f"copy its key file there or list it in {SIGNERS_FILE}"
             )
-        if self.passphrase is None:
-            raise KeyFileError(f"{file}: a passphrase is needed (set {PASSPHRASE_ENV})")
-        return load_key_file_signer(file, self.passphrase(str(file)))
+        offline = role in layout.OFFLINE_ROLES
+        source = self.offline_passphrase if offline else self.passphrase
+        if source is None:
+            env = OFFLINE_PASSPHRASE_ENV if offline else PASSPHRASE_ENV
+            raise KeyFileError(f"{file}: a passphrase is needed (set {env})")
+        return load_key_file_signer(file, source(str(file)))

@@ -189,3 +189,18 @@ def test_init_records_the_chosen_limits_per_file(tmp_path) -> None:
     )
     option = next(p for p in main.commands["init"].params if p.name == "kdf_limits")
     assert option.default == "sensitive"  # what an admin gets without the option
+
+
+def test_a_command_that_needs_an_offline_key_asks_for_the_offline_secret(make_repo) -> None:
+    """rebin signs bins with the offline bins key: the online secret is not enough."""
+    signed = make_repo(bins=4)
+    args = ["rebin", "--repo", signed.repo, "--keys-dir", signed.keys_dir, "--bins", "8"]
+    result = _cli(args, {"TUF_PYPI_PASSPHRASE": PASSPHRASE})
+    assert result.exit_code == 1 and "set TUF_PYPI_OFFLINE_PASSPHRASE" in result.output
+    view = load_view(RepositoryStorage(signed.repo))
+    bins_key = view.targets.signed.delegations.keys
+    keys = KeyDirectory(signed.keys_dir, passphrase=lambda _: PASSPHRASE)
+    with pytest.raises(KeyFileError, match="set TUF_PYPI_OFFLINE_PASSPHRASE"):
+        keys.signer_for(next(iter(bins_key.values())), "bins")
+    both = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
+    assert _cli(args, both).exit_code == 0

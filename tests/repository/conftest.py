@@ -45,7 +45,11 @@ class SignedRepo:
     clock: Clock
 
     def publisher(self, **kwargs) -> Publisher:
-        keys = KeyDirectory(self.keys_dir, passphrase=lambda _label: PASSPHRASE)
+        keys = KeyDirectory(
+            self.keys_dir,
+            passphrase=lambda _label: PASSPHRASE,
+            offline_passphrase=lambda _label: OFFLINE_PASSPHRASE,
+        )
         return Publisher(self.repo, keys, clock=self.clock, **kwargs)
 
     @property

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import layout
-from ..keys import PASSPHRASE_ENV, KeyDirectory, KeyFileError
+from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..pages import PageError
 from ..repository import Publisher, StorageError
 from ..repository.settings import load_expiry
@@ -156,7 +156,11 @@ def open_publisher(
     has to be opened.
     """
     check_keys_outside(repo, keys_dir)
-    keys = KeyDirectory(keys_dir, passphrase=passphrase)
+    keys = KeyDirectory(
+        keys_dir,
+        passphrase=passphrase,
+        offline_passphrase=lambda label: passphrase(label, env=OFFLINE_PASSPHRASE_ENV),
+    )
     return Publisher(
         repo,
         keys,
