@@ -54,12 +54,14 @@ __all__ = [
     "KdfLimits",
     "KeyDirectory",
     "KeyFileError",
+    "OfflineSigners",
     "PassphraseSource",
     "computed_keyid",
     "generate_key_file",
     "load_key_file_signer",
     "load_public_key",
     "new_key_file",
+    "new_role_key_files",
     "public_key_document",
     "read_public_key",
     "require_distinct_passphrases",
@@ -273,6 +275,45 @@ def load_key_file_signer(path: Path, passphrase: str) -> CryptoSigner:
     if derived.keyval != public.keyval:
         raise KeyFileError(f"{path}: public key does not match the sealed private key")
     return CryptoSigner(private, public)
+
+
+@dataclass(frozen=True)
+class OfflineSigners:
+    """Signers of keys the holders generated themselves (``tuf-pypi key generate``).
+
+    The better ceremony: ``init`` never creates (or knows the secret of) an offline key.
+    """
+
+    root: tuple[Signer, ...]
+    targets: Signer
+    bins: Signer
+
+    def by_label(self) -> dict[str, Signer]:
+        labels = {f"root-{i}": s for i, s in enumerate(self.root, start=1)}
+        labels.update(targets=self.targets, bins=self.bins)
+        ids = [s.public_key.keyid for s in labels.values()]
+        if len(set(ids)) != len(ids):
+            raise ValueError("the same key is given for two offline roles or root keys")
+        return labels
+
+
+def new_role_key_files(
+    files: dict[str, Path],
+    keytype: str,
+    passphrase: str,
+    offline_passphrase: str | None,
+    offline_kdf: KdfLimits,
+) -> dict[str, Signer]:
+    """New key files for ``init``: ``"online"`` under ``passphrase`` with the online
+    limits, every other label under ``offline_passphrase`` with ``offline_kdf``."""
+    signers: dict[str, Signer] = {}
+    for label, path in files.items():
+        if label == "online":
+            signers[label] = new_key_file(path, passphrase, keytype, limits=ONLINE_KDF)
+        else:
+            assert offline_passphrase is not None
+            signers[label] = new_key_file(path, offline_passphrase, keytype, limits=offline_kdf)
+    return signers
 
 
 @dataclass

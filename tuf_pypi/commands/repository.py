@@ -17,6 +17,7 @@ from ..keys import (
     OFFLINE_PASSPHRASE_ENV,
     PASSPHRASE_ENV,
     KeyDirectory,
+    OfflineSigners,
     load_key_file_signer,
     require_distinct_passphrases,
 )
@@ -30,7 +31,6 @@ from ..repository import (
     repository_status,
     verify_repository,
 )
-from ..repository.bootstrap import OfflineSigners
 from ..repository.publisher import utcnow
 from ..repository.status_metrics import StatusGauges
 from ._common import (

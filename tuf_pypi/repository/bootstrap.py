@@ -6,15 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from securesystemslib.signer import Signer
-
 from .. import layout
 from ..keys import (
     KEY_FILE_SUFFIX,
     OFFLINE_KDF,
-    ONLINE_KDF,
     KdfLimits,
-    new_key_file,
+    OfflineSigners,
+    new_role_key_files,
     require_distinct_passphrases,
 )
 from . import metadata as md_builder
@@ -32,46 +30,8 @@ class InitReport:
     root_threshold: int
 
 
-@dataclass(frozen=True)
-class OfflineSigners:
-    """Signers of keys the holders generated themselves (``tuf-pypi key generate``).
-
-    The better ceremony: ``init`` never creates (or knows the secret of) an offline key.
-    """
-
-    root: tuple[Signer, ...]
-    targets: Signer
-    bins: Signer
-
-    def by_label(self) -> dict[str, Signer]:
-        labels = {f"root-{i}": s for i, s in enumerate(self.root, start=1)}
-        labels.update(targets=self.targets, bins=self.bins)
-        ids = [s.public_key.keyid for s in labels.values()]
-        if len(set(ids)) != len(ids):
-            raise ValueError("the same key is given for two offline roles or root keys")
-        return labels
-
-
 def _key_labels(root_keys: int) -> list[str]:
     return [f"root-{i}" for i in range(1, root_keys + 1)] + ["targets", "bins"]
-
-
-def _signers(
-    files: dict[str, Path],
-    keytype: str,
-    passphrase: str,
-    offline_passphrase: str | None,
-    offline_kdf: KdfLimits,
-) -> dict[str, Signer]:
-    """New key files: the online key under its passphrase, the rest under the offline one."""
-    signers: dict[str, Signer] = {}
-    for label, path in files.items():
-        if label == "online":
-            signers[label] = new_key_file(path, passphrase, keytype, limits=ONLINE_KDF)
-        else:
-            assert offline_passphrase is not None
-            signers[label] = new_key_file(path, offline_passphrase, keytype, limits=offline_kdf)
-    return signers
 
 
 def init_repository(
@@ -100,8 +60,8 @@ def init_repository(
     if (offline_passphrase is None) == (offline_signers is None):
         raise ValueError("give an offline passphrase or the offline keys, not both or neither")
     held = offline_signers.by_label() if offline_signers is not None else {}
-    if held:
-        root_keys = len(offline_signers.root)  # type: ignore[union-attr]
+    if offline_signers is not None:
+        root_keys = len(offline_signers.root)
     else:
         require_distinct_passphrases(passphrase, [offline_passphrase or ""])
     storage = RepositoryStorage(repo)
@@ -116,7 +76,8 @@ def init_repository(
     if existing:
         raise StorageError(f"refusing to overwrite existing key files: {', '.join(existing)}")
 
-    signers = {**held, **_signers(files, keytype, passphrase, offline_passphrase, offline_kdf)}
+    new = new_role_key_files(files, keytype, passphrase, offline_passphrase, offline_kdf)
+    signers = {**held, **new}
     public = {label: signer.public_key for label, signer in signers.items()}
     keys = InitialKeys(
         root=tuple(public[f"root-{i}"] for i in range(1, root_keys + 1)),
