@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -67,6 +68,9 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     out = run("root", "apply", "--repo", repo, "--keys-dir", keys,
               tmp_path / "root-2.json", tmp_path / "bins-2.json")  # fmt: skip
     assert "applied root v2" in out and "re-signed 4 bins" in out
+    # What was applied is, byte for byte, what the holder reviewed and signed.
+    reviewed = re.search(r"signed bytes sha256 ([0-9a-f]{64})", shown)
+    assert reviewed and f"applied root v2 (signed bytes sha256 {reviewed.group(1)})" in out
     signed.page("demo-core").write_bytes(good_page)  # restore simple/ from backup
     out = run("recover", "--repo", repo, "--keys-dir", keys, "--known-good-snapshot", known_good)
     assert "1 targets put back" in out

@@ -37,6 +37,7 @@ from ..repository.ceremony import (
     Proposal,
     check_key_ids,
     describe_change,
+    payload_sha256,
     prepare_bins,
     prepare_root,
     prepare_targets,
@@ -411,7 +412,8 @@ def _apply_command(role: str) -> Callable[..., None]:
             echo_json(report.__dict__)
             return
         for name, version in report.applied.items():
-            click.echo(f"applied {name} v{version}")
+            payload = payload_sha256(proposals[name].signed)
+            click.echo(f"applied {name} v{version} (signed bytes sha256 {payload})")
         if report.timestamp_version is not None:
             click.echo(
                 f"re-signed {report.bins_resigned} bins, snapshot v{report.snapshot_version}, "
