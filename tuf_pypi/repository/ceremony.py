@@ -300,6 +300,38 @@ def _key_lines(old: Signed | None, new: Signed) -> list[str]:
     return lines
 
 
+def _undescribed(signed: Signed) -> dict[str, Any]:
+    """``signed`` as a dict without the fields :func:`describe_change` spells out."""
+    data = copy.deepcopy(signed.to_dict())
+    for name in ("version", "expires", "keys", "consistent_snapshot"):
+        data.pop(name, None)
+    if isinstance(signed, Targets):
+        data.pop("targets", None)
+    roles = list(data.get("roles", {}).values()) if isinstance(signed, Root) else []
+    delegations = data.get("delegations") or {}
+    delegations.pop("keys", None)
+    roles += delegations.get("roles") or []
+    roles += [delegations["succinct_roles"]] if delegations.get("succinct_roles") else []
+    for entry in roles:
+        entry.pop("keyids", None)
+        entry.pop("threshold", None)
+    return data
+
+
+def _diff_paths(old: Any, new: Any, path: str) -> list[str]:
+    """Where two JSON values differ, as paths like ``delegations.roles[0].paths``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            found
+            for name in sorted(set(old) | set(new))
+            for found in _diff_paths(old.get(name), new.get(name), f"{path}.{name}".lstrip("."))
+        ]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        pairs = enumerate(zip(old, new, strict=True))
+        return [found for i, (a, b) in pairs for found in _diff_paths(a, b, f"{path}[{i}]")]
+    return [] if old == new else [path or "(everything)"]
+
+
 def _changed_values(old: Signed, new: Signed) -> set[str]:
     old_keys, new_keys = _keys_of(old), _keys_of(new)
     return {
@@ -312,7 +344,9 @@ def describe_change(role: str, old: Signed | None, new: Signed) -> list[str]:
 
     This is what a key holder confirms before signing: the sha256 of the signed
     bytes, versions, expiry, for every delegated role the keys added, removed or
-    changed in value and the threshold, and every key with its fingerprint.
+    changed in value and the threshold, every key with its fingerprint, and the
+    path of any other field that changed (a delegation's paths, the bin count...),
+    so nothing in the signed bytes changes unseen.
     """
     payload = f"  signed bytes sha256 {payload_sha256(new)} (compare with the other holders)"
     if old is None:
@@ -354,6 +388,9 @@ def describe_change(role: str, old: Signed | None, new: Signed) -> list[str]:
         and old.consistent_snapshot != new.consistent_snapshot
     ):
         lines.append(f"  consistent_snapshot -> {new.consistent_snapshot}")
+    others = _diff_paths(_undescribed(old), _undescribed(new), "")
+    if others:
+        lines.append(f"  ! also changed: {', '.join(others)}")
     return lines + _key_lines(old, new)
 
 
