@@ -127,7 +127,9 @@ def test_init_with_key_files_the_holders_generated(tmp_path) -> None:
     assert root.roles["root"].threshold == 2
     assert root.roles["targets"].keyids == [public["tina"].keyid]
     assert read_public_key(keys / "online.key").keyid in root.roles["timestamp"].keyids
-    assert all(f.is_file() for f in files.values())  # the holders keep their files
+    assert (
+        all(f.is_file() for f in files.values()) and "holders take their key files" in result.output
+    )
     Publisher(repo, KeyDirectory(keys, passphrase=lambda _: PASSPHRASE)).publish()
     assert verify_repository(RepositoryStorage(repo), utcnow()).ok
 

@@ -204,9 +204,14 @@ def init(
     click.echo(f"Initialised {repo / layout.METADATA_DIR} with {report.number_of_bins} bins.")
     for label, path in report.key_files.items():
         click.echo(f"  {label:<8} {path}")
+    offline = (
+        "The holders take their key files back"
+        if held
+        else "Move root-*, targets and bins key files offline"
+    )
     click.echo(
         f"Next: tuf-pypi publish --repo {repo} --keys-dir {keys_dir}\n"
-        "Move root-*, targets and bins key files offline; publishing needs only online.key "
+        f"{offline}; publishing needs only online.key "
         f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}."
     )
 
