@@ -98,7 +98,7 @@ KDF_LIMITS = {
 }
 #: The online key is opened by every publish and cron refresh: 64 MiB, ~0.1-0.2 s.
 ONLINE_KDF = KDF_LIMITS["interactive"]
-#: Offline keys are opened a few times a year: 1 GiB, ~2-6 s, to slow down guessing.
+#: Offline keys are opened a few times a year: 1 GiB, ~6 s (measured), to slow down guessing.
 OFFLINE_KDF = KDF_LIMITS["sensitive"]
 
 #: Called with a human label of the key ("keys/online.key") to get its passphrase.
