@@ -24,7 +24,7 @@ from tuf_pypi.client import (
     SetupError,
     TamperedError,
 )
-from tuf_pypi.keys import generate_key_file, load_key_file_signer
+from tuf_pypi.keys import ONLINE_KDF, generate_key_file, load_key_file_signer
 from tuf_pypi.mirror import sync as mirror_module
 from tuf_pypi.mirror.sync import SyncOptions, SyncReport, sync_mirror
 from tuf_pypi.mirror.tree import MirrorTree, sync_lock
@@ -33,7 +33,7 @@ from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.repository.storage import publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
 
-from ..repository.conftest import PASSPHRASE
+from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE
 from .conftest import Server, SignedRepo
 from .helpers import age_tree
 
@@ -276,7 +276,7 @@ def test_root_versions_are_copied_and_followed(upstream, http, tmp_path) -> None
     root = Metadata.from_bytes((signed.repo / "tuf/1.root.json").read_bytes())
     root.signed.version = 2
     root.signatures.clear()
-    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", PASSPHRASE))
+    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", OFFLINE_PASSPHRASE))
     (signed.repo / "tuf/2.root.json").write_bytes(root.to_bytes())
     (signed.repo / "tuf/root.json").write_bytes(root.to_bytes())
 
@@ -442,13 +442,13 @@ def test_mirror_follows_a_rotation_of_the_online_key(upstream, http, tmp_path) -
 
     root = Metadata.from_bytes((signed.repo / "tuf/1.root.json").read_bytes())
     root.signed.version = 2
-    online = generate_key_file(signed.keys_dir / "online-2.key", PASSPHRASE)
+    online = generate_key_file(signed.keys_dir / "online-2.key", PASSPHRASE, limits=ONLINE_KDF)
     for role in ("timestamp", "snapshot"):
         for keyid in list(root.signed.roles[role].keyids):
             root.signed.revoke_key(keyid, role)
         root.signed.add_key(online, role)
     root.signatures.clear()
-    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", PASSPHRASE))
+    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", OFFLINE_PASSPHRASE))
     for name in ("2.root.json", "root.json"):
         (signed.repo / "tuf" / name).write_bytes(root.to_bytes())
     signed.publisher().refresh(timedelta(days=3650))
