@@ -30,6 +30,7 @@ __all__ = [
     "bin_index",
     "bin_name",
     "bins_for_projects",
+    "check_relative_path",
     "check_role_name",
     "consistent_name",
     "is_bin_role",
@@ -217,6 +218,24 @@ def check_role_name(role: object, number_of_bins: int | None = None) -> str:
         f"role name {role!r} is not one of {', '.join(TOP_LEVEL_ROLES)}, {BINS_ROLE} "
         f"or {BIN_PREFIX}-<hex>{width}"
     )
+
+
+def check_relative_path(path: object) -> str:
+    """``path`` if it is a plain relative POSIX path; LayoutError otherwise.
+
+    Lexical only (no I/O): a string of ``/``-separated segments, none of them empty,
+    ``.`` or ``..``, with no NUL and no backslash. Joined to a directory it cannot
+    name anything above it; symbolic links are the caller's to resolve.
+    """
+    if not isinstance(path, str):
+        raise LayoutError(f"path {path!r} is not a string")
+    segments = path.split("/")
+    if any(s in ("", ".", "..") or "\x00" in s or "\\" in s for s in segments):
+        raise LayoutError(
+            f"path {path!r} is not a plain relative path (empty, '.' or '..' segments, "
+            "a leading '/', NUL or backslash)"
+        )
+    return path
 
 
 def bins_for_projects(expected_projects: int) -> int:
