@@ -565,13 +565,14 @@ class _Sync:
 
         Names become file names (``N.<role>.json``), so each must be a layout role
         name: ``bins`` by name, ``bin-XXXX`` (of the width its bin count gives) only
-        through a hash-bin delegation, never a top-level role. A hash bin delegates
-        nothing, and no role is delegated twice (its file would be written twice).
+        through a hash-bin delegation (python-tuf already refuses top-level names).
+        A hash bin delegates nothing, and no role is delegated twice (its file would
+        be written twice).
         """
         delegations = md.delegations
         assert delegations is not None
         if bins is not None:
-            raise self._refused(role, "a hash bin delegates nothing (DESIGN §4)")
+            raise self._refused(role, "delegates, but a hash bin delegates nothing (DESIGN §4)")
         children: list[tuple[str, int | None]] = [(c, None) for c in delegations.roles or {}]
         succinct = delegations.succinct_roles
         if succinct is not None:
@@ -587,8 +588,6 @@ class _Sync:
             layout.check_role_name(child, number_of_bins)
         except layout.LayoutError as exc:
             raise self._refused(role, f"delegates to an invalid role name: {exc}") from exc
-        if child in layout.TOP_LEVEL_ROLES:
-            raise self._refused(role, f"delegates to the top-level role name {child!r}")
         if layout.is_bin_role(child) != (number_of_bins is not None):
             raise self._refused(
                 role, f"delegates to {child!r}: bin-XXXX names come from hash-bin delegations only"
@@ -607,7 +606,7 @@ class _Sync:
                 if "sha256" in target.hashes:
                     layout.consistent_name("", target.hashes["sha256"])
             except layout.LayoutError as exc:
-                raise self._refused(role, f"signs an invalid target: {exc}") from exc
+                raise self._refused(role, f"signs the target {path!r}: {exc}") from exc
             if bins is not None and bins.get_role_for_target(path) != role:
                 raise self._refused(
                     role, f"signs {path!r}, which hashes into {bins.get_role_for_target(path)}"

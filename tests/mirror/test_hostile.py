@@ -1,0 +1,386 @@
+"""mirror sync against a hostile upstream: names in signed metadata never escape the mirror.
+
+The upstream here is a real signed index served on 127.0.0.1 whose keys the attacker
+holds: the online key (it re-signs a bin, the snapshot and the timestamp, as anyone who
+broke into the publishing host can), and for the checks behind those, an offline one.
+Every forgery is made with python-tuf's Metadata API and signed validly, so only the
+layout checks of the sync stand between it and the file system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from securesystemslib.signer import Signer
+from tuf.api.metadata import (
+    DelegatedRole,
+    Delegations,
+    Metadata,
+    MetaFile,
+    SuccinctRoles,
+    TargetFile,
+    Targets,
+)
+
+from tuf_pypi import layout
+from tuf_pypi.client import AllMirrorsFailedError, SetupError, TooLargeError, VerificationError
+from tuf_pypi.client.mirror import METADATA_MAX_BYTES, SyncOptions, overlay_mirror, sync_mirror
+from tuf_pypi.keys import load_key_file_signer
+from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
+
+from ..repository.conftest import PASSPHRASE, SignedRepo
+from .conftest import Server
+
+BINS = 16
+PROJECT = "demo-app"
+PAGE = layout.page_target(PROJECT, "index.v1_json")
+
+
+class Attacker:
+    """Holds an upstream's keys and re-signs its metadata, as a thief of those keys would."""
+
+    def __init__(self, signed: SignedRepo) -> None:
+        self.signed = signed
+        self.tuf = signed.repo / layout.METADATA_DIR
+        self.view = load_view(signed.storage)
+
+    def key(self, name: str) -> Signer:
+        return load_key_file_signer(self.signed.keys_dir / f"{name}.key", PASSPHRASE)
+
+    def current(self, role: str) -> Metadata:
+        name = layout.metadata_filename(role, self.view.version_of(role))
+        return Metadata.from_bytes((self.tuf / name).read_bytes())
+
+    def bin_of(self, path: str) -> str:
+        return layout.bin_name(layout.bin_index(path, BINS), BINS)
+
+    def publish(
+        self,
+        roles: dict[str, tuple[Metadata, Signer]],
+        versions: dict[str, object] | None = None,
+    ) -> None:
+        """Write ``roles`` re-signed at their next version, then a snapshot and timestamp.
+
+        The snapshot lists each at that version (or at ``versions[role]``, which may be
+        something no honest publisher writes). Files go where the upstream serves
+        them; a name that is not a plain file name is served wherever a server would
+        map its URL, so the fetch succeeds and only the sync's own checks refuse it.
+        """
+        online = self.key("online")
+        snapshot = Metadata.from_bytes(
+            (
+                self.tuf / layout.metadata_filename("snapshot", self.view.snapshot.signed.version)
+            ).read_bytes()
+        )
+        for role, (md, signer) in roles.items():
+            listed = f"{role}.json" in snapshot.signed.meta
+            md.signed.version = self.view.version_of(role) + 1 if listed else 1
+            md.signatures.clear()
+            md.sign(signer)
+            version = (versions or {}).get(role, md.signed.version)
+            snapshot.signed.meta[f"{role}.json"] = MetaFile(version)  # type: ignore[arg-type]
+            self._serve(f"{version}.{role}.json", md.to_bytes())
+        for role, version in (versions or {}).items():
+            if role not in roles:  # the same file, listed at another "version"
+                snapshot.signed.meta[f"{role}.json"] = MetaFile(version)  # type: ignore[arg-type]
+        snapshot.signed.version += 1
+        snapshot.signatures.clear()
+        snapshot.sign(online)
+        snapshot_name = layout.metadata_filename("snapshot", snapshot.signed.version)
+        (self.tuf / snapshot_name).write_bytes(snapshot.to_bytes())
+        timestamp = Metadata.from_bytes((self.tuf / "timestamp.json").read_bytes())
+        timestamp.signed.version += 1
+        timestamp.signed.snapshot_meta = MetaFile(snapshot.signed.version)
+        timestamp.signatures.clear()
+        timestamp.sign(online)
+        (self.tuf / "timestamp.json").write_bytes(timestamp.to_bytes())
+
+    def _serve(self, name: str, data: bytes) -> None:
+        """Serve ``tuf/<name>`` at the path its URL maps to (dot segments removed)."""
+        if "\x00" in name:
+            return  # no URL carries it; the sync must refuse the name before fetching
+        path = self.signed.repo / posixpath.normpath(f"/{layout.METADATA_DIR}/{name}").lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _sync(signed: SignedRepo, url: str, mirror: Path, **options) -> object:
+    options.setdefault("state_dir", mirror.parent / f"{mirror.name}-state")
+    return sync_mirror(
+        url,
+        mirror,
+        root=(signed.repo / "tuf/1.root.json").read_bytes(),
+        options=SyncOptions(**options),
+        now=signed.clock(),
+    )
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(path).as_posix(): p.read_bytes()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def upstream(make_repo, http) -> tuple[SignedRepo, Server, Attacker]:
+    signed = make_repo(bins=BINS, name="upstream")
+    return signed, http(signed.repo), Attacker(signed)
+
+
+@pytest.fixture
+def synced(upstream, tmp_path):
+    """A mirror synced from the honest upstream, then the attacker strikes."""
+    signed, server, attacker = upstream
+    mirror = tmp_path / "site" / "mirror"
+    _sync(signed, server.url, mirror)
+    return signed, server, attacker, mirror
+
+
+def _assert_refused(sync: Callable[[], object], mirror: Path, *words: str) -> None:
+    """The sync fails naming ``words``; the mirror and everything around it is unchanged."""
+    site = mirror.parent
+    before = _tree(site)
+    with pytest.raises(VerificationError) as refused:
+        sync()
+    message = str(refused.value)
+    for word in words:
+        assert word in message, message
+    after = _tree(site)
+    allowed = (f"{mirror.name}/packages/", f"{mirror.name}-state/")  # unreachable; the lock
+    assert all(p.startswith(allowed) for p in set(after) - set(before)), after.keys() - before
+    assert {p: after[p] for p in before} == before
+
+
+# -- role names -----------------------------------------------------------------------
+
+#: Names an online-key holder delegates to from a bin: each would become a file name.
+HOSTILE_NAMES = [
+    "x/../../../escape",  # ../ out of tuf/ and the mirror
+    "/tmp/escape",  # absolute
+    "bin\x00escape",  # NUL
+    "Bins",  # valid JSON, not a layout role name
+    "bin-3",  # a bin name, but not from the hash-bin delegation
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_bin_delegating_anything_is_refused(synced, name) -> None:
+    """The online key signs bins: a bin that delegates (to anything) is refused."""
+    signed, server, attacker, mirror = synced
+    online = attacker.key("online")
+    bin_role = attacker.bin_of(PAGE)
+    md = attacker.current(bin_role)
+    md.signed.delegations = Delegations(
+        keys={online.public_key.keyid: online.public_key},
+        roles={name: DelegatedRole(name, [online.public_key.keyid], 1, True, ["simple/*/*"])},
+    )
+    delegated = Metadata(Targets(version=1, expires=md.signed.expires))
+    attacker.publish({bin_role: (md, online), name: (delegated, online)})
+
+    _assert_refused(lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role)
+    assert not (mirror.parent / "escape.json").exists()
+    assert not Path("/tmp/escape.json").exists()
+
+
+def test_a_bin_with_hash_bins_of_its_own_is_refused(synced) -> None:
+    """A succinct delegation in a bin: its prefix names files, and 2^32 of them at most."""
+    signed, server, attacker, mirror = synced
+    online = attacker.key("online")
+    bin_role = attacker.bin_of(PAGE)
+    md = attacker.current(bin_role)
+    succinct = SuccinctRoles([online.public_key.keyid], 1, 1, "../../../escape")
+    md.signed.delegations = Delegations(
+        keys={online.public_key.keyid: online.public_key}, succinct_roles=succinct
+    )
+    attacker.publish({bin_role: (md, online)})
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role, "delegate"
+    )
+
+
+#: Delegated names as an upstream holding an offline key (or a buggy signer) writes them.
+#: (python-tuf itself refuses empty and top-level role names in delegations.)
+INVALID_NAMES = [
+    "../escape",
+    "/etc/escape",
+    "bins\x00",
+    "bins\n",
+    "Bins",
+    "..",
+    "bin-0a",  # a bin name of the wrong width for 16 bins, and not from hash bins
+    "bin-a",  # the right width, but bins come from the hash-bin delegation only
+]
+
+
+@pytest.mark.parametrize("name", INVALID_NAMES)
+def test_invalid_delegated_role_names_are_refused(synced, name) -> None:
+    signed, server, attacker, mirror = synced
+    targets_key = attacker.key("targets")
+    md = attacker.current("targets")
+    delegations = md.signed.delegations
+    assert delegations is not None and delegations.roles is not None
+    keyids = delegations.roles["bins"].keyids
+    roles = {name: DelegatedRole(name, keyids, 1, False, ["simple/*/*"])}
+    roles.update(delegations.roles)
+    delegations.roles = roles
+    child = Metadata(Targets(version=1, expires=md.signed.expires))
+    attacker.publish({"targets": (md, targets_key), name: (child, attacker.key("bins"))})
+
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, "role targets", repr(name)
+    )
+
+
+def test_hash_bins_with_a_hostile_prefix_are_refused(synced) -> None:
+    """The bins role's succinct prefix and width name every bin file."""
+    signed, server, attacker, mirror = synced
+    md = attacker.current("bins")
+    succinct = md.signed.delegations.succinct_roles
+    succinct.name_prefix = "../bin"
+    attacker.publish({"bins": (md, attacker.key("bins"))})
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, "role bins", "../bin-0"
+    )
+
+
+def test_a_role_version_that_is_not_an_integer_is_refused(upstream, tmp_path) -> None:
+    """Versions name files too (``N.<role>.json``): python-tuf takes ``true`` for 1."""
+    signed, server, attacker = upstream
+    untouched = next(b for b in attacker.view.bin_names() if attacker.view.version_of(b) == 1)
+    data = (attacker.tuf / f"1.{untouched}.json").read_bytes()
+    (attacker.tuf / f"True.{untouched}.json").write_bytes(data)
+    attacker.publish({}, versions={untouched: True})
+    mirror = tmp_path / "site" / "mirror"
+    mirror.parent.mkdir()
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, untouched, "version"
+    )
+
+
+# -- target paths -----------------------------------------------------------------------
+
+
+def _other_bin_page() -> str:
+    """A valid page target path that does not hash into PAGE's bin."""
+    home = layout.bin_index(PAGE, BINS)
+    for i in range(1000):
+        path = layout.page_target(f"p{i}", "index.html")
+        if layout.bin_index(path, BINS) != home:
+            return path
+    raise AssertionError("no such path")
+
+
+HOSTILE_PATHS = [
+    "simple/../../../escape/index.html",
+    "/tmp/escape/index.html",
+    "simple/demo-app/index.html\x00",
+    "simple/Demo_App/index.html",  # not normalized: another directory for one project
+    "simple/demo-app/../index.html",
+    "simple/demo-app/escape.html",  # not a page form
+    "packages/escape.whl",  # not a page
+    _other_bin_page(),  # a page, in the wrong bin
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_hostile_target_paths_in_a_bin_are_refused(synced, path) -> None:
+    signed, server, attacker, mirror = synced
+    bin_role = attacker.bin_of(PAGE)
+    md = attacker.current(bin_role)
+    data = b"<html>escaped</html>"
+    md.signed.targets[path] = TargetFile.from_data(path, data, ["sha256"])
+    attacker.publish({bin_role: (md, attacker.key("online"))})
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role, repr(path)
+    )
+
+
+def test_a_page_hash_that_is_not_a_sha256_is_refused(synced) -> None:
+    """The sha256 names the page copy (``<sha256>.index.v1_json``)."""
+    signed, server, attacker, mirror = synced
+    bin_role = attacker.bin_of(PAGE)
+    md = attacker.current(bin_role)
+    md.signed.targets[PAGE].hashes["sha256"] = "../../../../escape"
+    attacker.publish({bin_role: (md, attacker.key("online"))})
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role, "sha256"
+    )
+
+
+def test_overlay_shares_the_checks(upstream, tmp_path) -> None:
+    signed, server, attacker = upstream
+    web = tmp_path / "site" / "web"
+    (web / "simple" / PROJECT).mkdir(parents=True)
+    online = attacker.key("online")
+    bin_role = attacker.bin_of(PAGE)
+    md = attacker.current(bin_role)
+    name = "x/../../../escape"
+    md.signed.delegations = Delegations(
+        keys={online.public_key.keyid: online.public_key},
+        roles={name: DelegatedRole(name, [online.public_key.keyid], 1, True, ["simple/*/*"])},
+    )
+    attacker.publish(
+        {bin_role: (md, online), name: (Metadata(Targets(expires=md.signed.expires)), online)}
+    )
+    _assert_refused(
+        lambda: overlay_mirror(
+            server.url,
+            web,
+            root=(signed.repo / "tuf/1.root.json").read_bytes(),
+            options=SyncOptions(state_dir=tmp_path / "state"),
+            now=signed.clock(),
+        ),
+        web,
+        server.url,
+        bin_role,
+    )
+    assert not (tmp_path / "site" / "escape.json").exists()
+
+
+# -- the mirror's own tree ------------------------------------------------------------------
+
+
+def test_a_symlink_inside_the_mirror_cannot_lead_a_write_out(upstream, tmp_path) -> None:
+    """A page directory that is a link out of simple/ is refused, not written through."""
+    signed, server, _attacker = upstream
+    mirror = tmp_path / "mirror"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (mirror / "simple").mkdir(parents=True)
+    (mirror / "simple" / PROJECT).symlink_to(outside)
+    with pytest.raises(SetupError, match="outside"):
+        _sync(signed, server.url, mirror)
+    assert list(outside.iterdir()) == []
+
+
+# -- sizes ------------------------------------------------------------------------------
+
+
+def test_an_oversized_metadata_file_is_refused(upstream, tmp_path) -> None:
+    """The index signs a page whose PEP 658 file is larger than any METADATA needs."""
+    signed, server, _attacker = upstream
+    wheel = next(signed.repo.glob(f"packages/**/{PROJECT.replace('-', '_')}-*.whl"))
+    metadata = wheel.with_name(wheel.name + ".metadata")
+    old = hashlib.sha256(metadata.read_bytes()).hexdigest()
+    big = b"Metadata-Version: 2.1\n" + b"x" * (METADATA_MAX_BYTES + 1)
+    metadata.write_bytes(big)
+    new = hashlib.sha256(big).hexdigest()
+    for form in layout.PAGE_FORMS:
+        page = signed.page(PROJECT, form)
+        page.write_bytes(page.read_bytes().replace(old.encode(), new.encode()))
+    signed.publisher().publish()
+
+    mirror = tmp_path / "mirror"
+    with pytest.raises(AllMirrorsFailedError) as refused:
+        _sync(signed, server.url, mirror)
+    assert any(isinstance(f.error, TooLargeError) for f in refused.value.failures)
+    assert f"{wheel.name}.metadata" in str(refused.value)
+    assert not (mirror / "tuf/timestamp.json").exists()
+    assert not [p for p in mirror.rglob("*.metadata") if p.stat().st_size > METADATA_MAX_BYTES]
+    assert not verify_repository(RepositoryStorage(mirror), signed.clock()).ok
