@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from securesystemslib.signer import Signer
+from securesystemslib.signer import CryptoSigner, Signer
 from tuf.api.metadata import (
     DelegatedRole,
     Delegations,
@@ -25,6 +25,8 @@ from tuf.api.metadata import (
     TargetFile,
     Targets,
 )
+from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
+from tuf.ngclient.config import EnvelopeType
 
 from tuf_pypi import layout
 from tuf_pypi.client import AllMirrorsFailedError, SetupError, TooLargeError, VerificationError
@@ -384,3 +386,61 @@ def test_an_oversized_metadata_file_is_refused(upstream, tmp_path) -> None:
     assert not (mirror / "tuf/timestamp.json").exists()
     assert not [p for p in mirror.rglob("*.metadata") if p.stat().st_size > METADATA_MAX_BYTES]
     assert not verify_repository(RepositoryStorage(mirror), signed.clock()).ok
+
+
+# -- roots ------------------------------------------------------------------------------
+
+
+def test_a_forged_older_root_is_not_copied(upstream, tmp_path) -> None:
+    """Upstream serves a forged 1.root.json that python-tuf's chain checks accept.
+
+    It lists the real root key *and* the forger's (threshold 1), is signed by the
+    forger alone, and the pinned root v2 (signed by the real key) verifies against
+    it. No check can tell it from the real v1, so it must not reach the mirror, where
+    ``tuf-pypi verify`` would report it OK and clients pinned to v1 would fail.
+    """
+    signed, server, attacker = upstream
+    real_key = attacker.key("root-1")
+    v1 = Metadata.from_bytes((attacker.tuf / "1.root.json").read_bytes())
+    v2 = Metadata.from_bytes(v1.to_bytes())
+    v2.signed.version = 2
+    v2.signatures.clear()
+    v2.sign(real_key)
+    (attacker.tuf / "2.root.json").write_bytes(v2.to_bytes())
+    forger = CryptoSigner.generate_ed25519()
+    forged = Metadata.from_bytes(v1.to_bytes())
+    forged.signed.add_key(forger.public_key, "root")
+    forged.signed.roles["root"].threshold = 1
+    for role in ("timestamp", "snapshot", "targets"):
+        forged.signed.add_key(forger.public_key, role)
+    forged.signatures.clear()
+    forged.sign(forger)
+    (attacker.tuf / "1.root.json").write_bytes(forged.to_bytes())
+    chain = TrustedMetadataSet(forged.to_bytes(), EnvelopeType.METADATA)
+    chain.update_root(v2.to_bytes())  # the forgery passes every chain check
+
+    mirror = tmp_path / "mirror"
+    sync_mirror(
+        server.url,
+        mirror,
+        root=v2.to_bytes(),
+        options=SyncOptions(state_dir=tmp_path / "state"),
+        now=signed.clock(),
+    )
+    assert not (mirror / "tuf/1.root.json").exists()
+    assert (mirror / "tuf/2.root.json").read_bytes() == v2.to_bytes()
+    report = verify_repository(RepositoryStorage(mirror), signed.clock())
+    assert not report.ok and "1.root.json: missing" in " ".join(report.problems)
+
+    # Pinned to the real v1, the mirror holds the real v1 whatever upstream serves.
+    honest = tmp_path / "honest"
+    sync_mirror(
+        server.url,
+        honest,
+        root=v1.to_bytes(),
+        options=SyncOptions(state_dir=tmp_path / "honest-state"),
+        now=signed.clock(),
+    )
+    assert (honest / "tuf/1.root.json").read_bytes() == v1.to_bytes()
+    assert (honest / "tuf/2.root.json").read_bytes() == v2.to_bytes()
+    assert verify_repository(RepositoryStorage(honest), signed.clock()).ok
