@@ -63,6 +63,20 @@ from .mirror_plan import Coverage, changed_roles, check_version, packages_path, 
 from .mirror_tree import LocalState, MirrorTree, StateFile, sync_lock
 from .mirrors import Mirror, file_urls
 
+#: python-tuf's major version this module is tested with (pyproject pins ``tuf>=7,<8``).
+#: It uses ngclient's *private* verification core, which may change in any major.
+TESTED_TUF_MAJOR = 7
+
+
+def _incompatible_tuf(found: str) -> str:
+    return (
+        f"tuf-pypi mirror sync is tested with python-tuf {TESTED_TUF_MAJOR}.x, whose "
+        f"private TrustedMetadataSet it uses; python-tuf {found} is installed: install "
+        f"'tuf>={TESTED_TUF_MAJOR},<{TESTED_TUF_MAJOR + 1}' (or a tuf-pypi release "
+        f"tested with python-tuf {found})"
+    )
+
+
 # ngclient's verification core: bytes in, verified metadata out, no I/O (it is what
 # Updater runs on). The sync needs every role file and its exact bytes, where an Updater
 # loads only the bins it looks a target up in. It is private python-tuf API, so the
@@ -70,19 +84,7 @@ from .mirrors import Mirror, file_urls
 try:
     from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
 except ImportError as exc:  # pragma: no cover - only with an untested python-tuf
-    raise ImportError(
-        f"tuf-pypi mirror sync is tested with python-tuf 7.x; {tuf.__version__} is "
-        "installed and lacks ngclient's TrustedMetadataSet: install 'tuf>=7,<8'"
-    ) from exc
-
-#: python-tuf's major version this module is tested with (pyproject pins ``tuf>=7,<8``).
-#: It uses ngclient's *private* verification core, which may change in any major.
-TESTED_TUF_MAJOR = 7
-_TUF_INCOMPATIBLE = (
-    "tuf-pypi mirror sync is tested with python-tuf {tested}.x, whose private "
-    "TrustedMetadataSet it uses; python-tuf {found} is installed: install "
-    "'tuf>={tested},<{next}' (or a tuf-pypi release tested with python-tuf {found})"
-)
+    raise ImportError(_incompatible_tuf(tuf.__version__)) from exc
 
 __all__ = [
     "METADATA_MAX_BYTES",
@@ -253,11 +255,7 @@ def check_tuf_version(version: str = tuf.__version__) -> None:
     may change it without notice, so an untested one is refused, not half-used.
     """
     if version.split(".", 1)[0] != str(TESTED_TUF_MAJOR):
-        raise SetupError(
-            _TUF_INCOMPATIBLE.format(
-                tested=TESTED_TUF_MAJOR, next=TESTED_TUF_MAJOR + 1, found=version
-            )
-        )
+        raise SetupError(_incompatible_tuf(version))
 
 
 def default_state_dir(dest: Path) -> Path:
@@ -324,8 +322,6 @@ class _Role:
     md: Targets
     #: Its version is not the one the mirror served.
     changed: bool
-    #: The hash-bin delegation that named it (its targets must hash into it), or None.
-    bins: SuccinctRoles | None = None
 
 
 @dataclass
@@ -529,7 +525,7 @@ class _Sync:
             role, parent, bins, data = queue.popleft()
             md = self._load_role(trusted, role, parent, data)
             self._check_targets(role, md, bins)
-            roles[role] = _Role(md, role in trusted.changed, bins)
+            roles[role] = _Role(md, role in trusted.changed)
             if md.delegations is None:
                 continue
             self._check_delegations(role, md, bins, named)
@@ -604,7 +600,7 @@ class _Sync:
             try:
                 layout.parse_page_target(path)
                 if "sha256" in target.hashes:
-                    layout.consistent_name("", target.hashes["sha256"])
+                    page_copy_path(path, target.hashes["sha256"])
             except layout.LayoutError as exc:
                 raise self._refused(role, f"signs the target {path!r}: {exc}") from exc
             if bins is not None and bins.get_role_for_target(path) != role:
