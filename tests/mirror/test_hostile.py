@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from securesystemslib.signer import CryptoSigner, Signer
 from tuf.api.metadata import (
     DelegatedRole,
@@ -29,6 +30,7 @@ from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
 from tuf.ngclient.config import EnvelopeType
 
 from tuf_pypi import layout
+from tuf_pypi.cli import main
 from tuf_pypi.client import AllMirrorsFailedError, SetupError, TooLargeError, VerificationError
 from tuf_pypi.client.mirror import METADATA_MAX_BYTES, SyncOptions, overlay_mirror, sync_mirror
 from tuf_pypi.keys import load_key_file_signer
@@ -59,6 +61,20 @@ class Attacker:
 
     def bin_of(self, path: str) -> str:
         return layout.bin_name(layout.bin_index(path, BINS), BINS)
+
+    def bin_delegating_to(self, name: str) -> str:
+        """Re-sign PAGE's bin with a delegation to ``name`` (served too); returns the bin."""
+        online = self.key("online")
+        bin_role = self.bin_of(PAGE)
+        md = self.current(bin_role)
+        keyid = online.public_key.keyid
+        md.signed.delegations = Delegations(
+            keys={keyid: online.public_key},
+            roles={name: DelegatedRole(name, [keyid], 1, True, [layout.PAGE_PATTERN])},
+        )
+        delegated = Metadata(Targets(version=1, expires=md.signed.expires))
+        self.publish({bin_role: (md, online), name: (delegated, online)})
+        return bin_role
 
     def publish(
         self,
@@ -110,12 +126,15 @@ class Attacker:
         path.write_bytes(data)
 
 
-def _sync(signed: SignedRepo, url: str, mirror: Path, **options) -> object:
+def _sync(
+    signed: SignedRepo, url: str, mirror: Path, root: bytes | None = None, **options
+) -> object:
+    """Sync pinned to ``root`` (default: the upstream's 1.root.json as it is now)."""
     options.setdefault("state_dir", mirror.parent / f"{mirror.name}-state")
     return sync_mirror(
         url,
         mirror,
-        root=(signed.repo / "tuf/1.root.json").read_bytes(),
+        root=root or (signed.repo / "tuf/1.root.json").read_bytes(),
         options=SyncOptions(**options),
         now=signed.clock(),
     )
@@ -175,17 +194,10 @@ HOSTILE_NAMES = [
 def test_a_bin_delegating_anything_is_refused(synced, name) -> None:
     """The online key signs bins: a bin that delegates (to anything) is refused."""
     signed, server, attacker, mirror = synced
-    online = attacker.key("online")
-    bin_role = attacker.bin_of(PAGE)
-    md = attacker.current(bin_role)
-    md.signed.delegations = Delegations(
-        keys={online.public_key.keyid: online.public_key},
-        roles={name: DelegatedRole(name, [online.public_key.keyid], 1, True, ["simple/*/*"])},
+    bin_role = attacker.bin_delegating_to(name)
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role, repr(name)
     )
-    delegated = Metadata(Targets(version=1, expires=md.signed.expires))
-    attacker.publish({bin_role: (md, online), name: (delegated, online)})
-
-    _assert_refused(lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role)
     assert not (mirror.parent / "escape.json").exists()
     assert not Path("/tmp/escape.json").exists()
 
@@ -202,7 +214,11 @@ def test_a_bin_with_hash_bins_of_its_own_is_refused(synced) -> None:
     )
     attacker.publish({bin_role: (md, online)})
     _assert_refused(
-        lambda: _sync(signed, server.url, mirror), mirror, server.url, bin_role, "delegate"
+        lambda: _sync(signed, server.url, mirror),
+        mirror,
+        server.url,
+        bin_role,
+        "'../../../escape-*'",
     )
 
 
@@ -319,17 +335,7 @@ def test_overlay_shares_the_checks(upstream, tmp_path) -> None:
     signed, server, attacker = upstream
     web = tmp_path / "site" / "web"
     (web / "simple" / PROJECT).mkdir(parents=True)
-    online = attacker.key("online")
-    bin_role = attacker.bin_of(PAGE)
-    md = attacker.current(bin_role)
-    name = "x/../../../escape"
-    md.signed.delegations = Delegations(
-        keys={online.public_key.keyid: online.public_key},
-        roles={name: DelegatedRole(name, [online.public_key.keyid], 1, True, ["simple/*/*"])},
-    )
-    attacker.publish(
-        {bin_role: (md, online), name: (Metadata(Targets(expires=md.signed.expires)), online)}
-    )
+    bin_role = attacker.bin_delegating_to("x/../../../escape")
     _assert_refused(
         lambda: overlay_mirror(
             server.url,
@@ -346,6 +352,22 @@ def test_overlay_shares_the_checks(upstream, tmp_path) -> None:
 
 
 # -- the mirror's own tree ------------------------------------------------------------------
+
+
+def test_the_command_names_the_role_and_the_upstream(synced) -> None:
+    _signed, server, attacker, mirror = synced
+    name = "x/../../../escape"
+    bin_role = attacker.bin_delegating_to(name)
+    state = mirror.parent / f"{mirror.name}-state"
+    args = ["mirror", "sync", "--from", server.url, "--to", str(mirror), "--state-dir", str(state)]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    assert result.exit_code == 1
+    first, second = result.stderr.splitlines()
+    assert first == (
+        f"error: {server.url}/: role {bin_role} delegates to {name!r}, but a hash bin "
+        "delegates nothing (DESIGN §4) [invalid metadata]"
+    )
+    assert second.endswith("is unchanged: it still serves timestamp v2")
 
 
 def test_a_symlink_inside_the_mirror_cannot_lead_a_write_out(upstream, tmp_path) -> None:
@@ -420,13 +442,7 @@ def test_a_forged_older_root_is_not_copied(upstream, tmp_path) -> None:
     chain.update_root(v2.to_bytes())  # the forgery passes every chain check
 
     mirror = tmp_path / "mirror"
-    sync_mirror(
-        server.url,
-        mirror,
-        root=v2.to_bytes(),
-        options=SyncOptions(state_dir=tmp_path / "state"),
-        now=signed.clock(),
-    )
+    _sync(signed, server.url, mirror, root=v2.to_bytes())
     assert not (mirror / "tuf/1.root.json").exists()
     assert (mirror / "tuf/2.root.json").read_bytes() == v2.to_bytes()
     report = verify_repository(RepositoryStorage(mirror), signed.clock())
@@ -434,13 +450,7 @@ def test_a_forged_older_root_is_not_copied(upstream, tmp_path) -> None:
 
     # Pinned to the real v1, the mirror holds the real v1 whatever upstream serves.
     honest = tmp_path / "honest"
-    sync_mirror(
-        server.url,
-        honest,
-        root=v1.to_bytes(),
-        options=SyncOptions(state_dir=tmp_path / "honest-state"),
-        now=signed.clock(),
-    )
+    _sync(signed, server.url, honest, root=v1.to_bytes())
     assert (honest / "tuf/1.root.json").read_bytes() == v1.to_bytes()
     assert (honest / "tuf/2.root.json").read_bytes() == v2.to_bytes()
     assert verify_repository(RepositoryStorage(honest), signed.clock()).ok

@@ -567,10 +567,13 @@ class _Sync:
         """
         delegations = md.delegations
         assert delegations is not None
-        if bins is not None:
-            raise self._refused(role, "delegates, but a hash bin delegates nothing (DESIGN §4)")
-        children: list[tuple[str, int | None]] = [(c, None) for c in delegations.roles or {}]
         succinct = delegations.succinct_roles
+        if bins is not None:
+            names = list(delegations.roles or {}) or [f"{succinct and succinct.name_prefix}-*"]
+            raise self._refused(
+                role, f"delegates to {names[0]!r}, but a hash bin delegates nothing (DESIGN §4)"
+            )
+        children: list[tuple[str, int | None]] = [(c, None) for c in delegations.roles or {}]
         if succinct is not None:
             children += [(c, succinct.number_of_bins) for c in succinct.get_roles()]
         for child, number_of_bins in children:
