@@ -67,6 +67,7 @@ _NORMALIZE = re.compile(r"[-_.]+")
 _VALID_NAME = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _BIN_SUFFIX = re.compile(r"[0-9a-f]{1,8}", re.ASCII)
+_UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class LayoutError(ValueError):
@@ -224,16 +225,16 @@ def check_relative_path(path: object) -> str:
     """``path`` if it is a plain relative POSIX path; LayoutError otherwise.
 
     Lexical only (no I/O): a string of ``/``-separated segments, none of them empty,
-    ``.`` or ``..``, with no NUL and no backslash. Joined to a directory it cannot
-    name anything above it; symbolic links are the caller's to resolve.
+    ``.`` or ``..``, with no backslash and no control character (NUL, newline ...).
+    Joined to a directory it cannot name anything above it; symbolic links are the
+    caller's to resolve.
     """
     if not isinstance(path, str):
         raise LayoutError(f"path {path!r} is not a string")
-    segments = path.split("/")
-    if any(s in ("", ".", "..") or "\x00" in s or "\\" in s for s in segments):
+    if _UNSAFE_PATH_CHAR.search(path) or any(s in ("", ".", "..") for s in path.split("/")):
         raise LayoutError(
             f"path {path!r} is not a plain relative path (empty, '.' or '..' segments, "
-            "a leading '/', NUL or backslash)"
+            "a leading '/', a backslash or a control character)"
         )
     return path
 

@@ -80,6 +80,7 @@ class Attacker:
         self,
         roles: dict[str, tuple[Metadata, Signer]],
         versions: dict[str, object] | None = None,
+        snapshot_version: object = None,
     ) -> None:
         """Write ``roles`` re-signed at their next version, then a snapshot and timestamp.
 
@@ -105,7 +106,7 @@ class Attacker:
         for role, version in (versions or {}).items():
             if role not in roles:  # the same file, listed at another "version"
                 snapshot.signed.meta[f"{role}.json"] = MetaFile(version)  # type: ignore[arg-type]
-        snapshot.signed.version += 1
+        snapshot.signed.version = snapshot_version or snapshot.signed.version + 1
         snapshot.signatures.clear()
         snapshot.sign(online)
         snapshot_name = layout.metadata_filename("snapshot", snapshot.signed.version)
@@ -278,6 +279,18 @@ def test_a_role_version_that_is_not_an_integer_is_refused(upstream, tmp_path) ->
     mirror.parent.mkdir()
     _assert_refused(
         lambda: _sync(signed, server.url, mirror), mirror, server.url, untouched, "version"
+    )
+
+
+def test_a_snapshot_version_that_is_not_an_integer_is_refused(upstream, tmp_path) -> None:
+    """The timestamp and the snapshot both say ``true``: python-tuf takes it for 1."""
+    signed, server, attacker = upstream
+    attacker.publish({}, snapshot_version=True)
+    assert (attacker.tuf / "True.snapshot.json").is_file()
+    mirror = tmp_path / "site" / "mirror"
+    mirror.parent.mkdir()
+    _assert_refused(
+        lambda: _sync(signed, server.url, mirror), mirror, server.url, "role snapshot", "version"
     )
 
 

@@ -83,7 +83,19 @@ def test_coverage() -> None:
         Coverage.from_dict({"projects": "a", "packages": True})
 
 
-UNSAFE_PATHS = ["", "/etc/passwd", "a//b", "a/./b", "a/../b", "..", "a/", "a\x00b", "a\\b"]
+UNSAFE_PATHS = [
+    "",
+    "/etc/passwd",
+    "a//b",
+    "a/./b",
+    "a/../b",
+    "..",
+    "a/",
+    "a\x00b",
+    "a\\b",
+    "a\nb",
+    "a\x7fb",
+]
 
 
 @pytest.mark.parametrize("path", UNSAFE_PATHS)

@@ -309,10 +309,7 @@ class _Trusted:
                 f"{self.source}: role {role} is delegated, but snapshot "
                 f"v{self.tms.snapshot.version} does not list it"
             )
-        try:
-            return layout.metadata_filename(role, check_version(meta.version))
-        except layout.LayoutError as exc:
-            raise VerificationError(f"{self.source}: role {role} in the snapshot: {exc}") from exc
+        return _versioned_name(self.source, role, meta.version)
 
 
 @dataclass(frozen=True)
@@ -442,12 +439,14 @@ class _Sync:
             and tms.snapshot.version == meta.version
         ):
             return  # the mirror has it
-        name = layout.metadata_filename("snapshot", meta.version)
+        name = _versioned_name(self.mirror.url, "snapshot", meta.version)
         data = self._get(name, meta.length or self.limits.snapshot_max_bytes, "refresh")
         try:
             tms.update_snapshot(data)
         except RepositoryError as exc:
             raise from_tuf(exc, "refresh", self.mirror.metadata_url + name) from exc
+        # python-tuf compares versions with ==, for which True is 1: both must be ints.
+        _versioned_name(self.mirror.url, "snapshot", tms.snapshot.version)
         self.metadata[name] = data
 
     def _newest_local_root(self) -> bytes:
@@ -842,6 +841,18 @@ class _Sync:
             return self.fetcher.download_bytes(url, max_length)
         except DownloadError as exc:
             raise from_tuf(exc, phase, url) from exc
+
+
+def _versioned_name(source: str, role: str, version: object) -> str:
+    """``N.<role>.json`` for a checked role name; VerificationError unless N is an int >= 1.
+
+    python-tuf accepts ``true`` where a version goes (and compares it equal to 1), so a
+    version from metadata is checked before it names a file.
+    """
+    try:
+        return layout.metadata_filename(role, check_version(version))
+    except layout.LayoutError as exc:
+        raise VerificationError(f"{source}: role {role}: {exc}") from exc
 
 
 def _update_role(tms: TrustedMetadataSet, role: str, parent: str, data: bytes) -> None:
