@@ -143,6 +143,9 @@ class SyncReport:
     timestamp: int | None = None
     snapshot: int | None = None
     roots: list[int] = field(default_factory=list)
+    #: Root versions below the trusted one that the mirror lacks (never copied: they
+    #: cannot be verified from it; clients pinned to them cannot update here).
+    roots_not_copied: list[int] = field(default_factory=list)
     #: Metadata files written under tuf/ (roles and snapshot; not roots, not timestamp).
     roles: list[str] = field(default_factory=list)
     #: Page copies written: ``simple/<p>/<sha256>.index.*``.
@@ -477,6 +480,7 @@ class _Sync:
         if version not in have:
             self.metadata[layout.metadata_filename("root", version)] = trusted_root
         missing = [v for v in range(1, version) if v not in have]
+        self.report.roots_not_copied = missing
         if missing:
             self.progress(
                 f"root versions {missing[0]} to {missing[-1]} not copied: they cannot be "
