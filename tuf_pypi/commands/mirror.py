@@ -130,7 +130,9 @@ root_option = click.option(
     "root_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The index's root.json, obtained out of band. Needed for the first sync; later "
-    "syncs trust the newest root the mirror already has.",
+    "syncs trust the newest root the mirror already has. The mirror serves root versions "
+    "from this one on (older ones cannot be verified from it): give 1.root.json to serve "
+    "every version.",
 )
 mirror_state_option = click.option(
     "--state-dir",
