@@ -22,6 +22,8 @@ from tuf_pypi.repository import RepositoryStorage, load_view
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "soak-passphrase-not-a-secret"
+#: The offline keys' (init only); it must differ from the online one.
+OFFLINE_PASSPHRASE = "soak-offline-passphrase-not-a-secret"
 PYTHON = sys.executable
 
 
@@ -40,7 +42,7 @@ def soak_env(**extra: str) -> dict[str, str]:
     return {
         **installer_env(),
         "TUF_PYPI_PASSPHRASE": PASSPHRASE,
-        "TUF_PYPI_OFFLINE_PASSPHRASE": PASSPHRASE,
+        "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE,
         "PYTHONPATH": str(ROOT),
         **extra,
     }
