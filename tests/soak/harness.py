@@ -902,7 +902,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, default=40, help="uploads in one burst (default 40)")
     parser.add_argument("--work", type=Path, help="work directory (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, trees)")
+    parser.add_argument(
+        "--tmpfs-mb", type=int, default=64, help="size of the repository's tmpfs (default 64)"
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
-    settings = Settings(args.duration, seed, args.work, args.keep, args.rate, args.burst)
+    settings = Settings(
+        args.duration, seed, args.work, args.keep, args.rate, args.burst, args.tmpfs_mb
+    )
     return Soak(settings).run()
