@@ -547,7 +547,9 @@ def _strict_decoder() -> json.JSONDecoder:
     ``json.loads`` with hooks builds a decoder per call, which costs as much as
     loading the rest of a page (without its file entries) does.
     """
-    return json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    return json.JSONDecoder(
+        object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float
+    )
 
 
 def _json_files(text: str) -> list[Any] | None:
@@ -556,7 +558,7 @@ def _json_files(text: str) -> list[Any] | None:
     Whether ``_load_json`` would accept the text, without its error messages.
     """
     try:
-        doc = _strict_decoder().decode(text)
+        doc = _load_json(text)
         if type(doc) is not dict:
             return None
         _check_api_version(_require(_require(doc, "meta", dict), "api-version", str, "meta"))
@@ -721,6 +723,10 @@ def _check_filename(name: str) -> str:
         raise _Reject(f"filename {_show(name)} is not a plain file name")
     if _CONTROL.search(name):
         raise _Reject(f"filename {_show(name)} contains control characters")
+    if name != name.strip():
+        # HTML link text is read stripped, and some file systems drop trailing spaces:
+        # such a name would not name the same file everywhere.
+        raise _Reject(f"filename {_show(name)} starts or ends with white space")
     return name
 
 
@@ -942,7 +948,7 @@ def _html_core_metadata(attr: str, value: str | None) -> bool | dict[str, str]:
 
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        doc = _strict_decoder().decode(text)
     except json.JSONDecodeError as exc:
         raise _Reject(
             f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -951,6 +957,35 @@ def _load_json(text: str) -> Any:
         raise _Reject(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise _Reject("not valid JSON: nested too deeply") from None
+    if "\\u" in text:  # the only way a string can hold these (raw NUL is refused)
+        _check_strings(doc)
+    return doc
+
+
+def _check_strings(doc: Any) -> None:
+    """Refuse NUL and lone surrogates, which a ``\\u`` escape can put in any string.
+
+    Neither is text: an HTML page cannot hold them (the same file listed in the
+    other form could not say the same), and a lone surrogate cannot be written out
+    as UTF-8 again, by the proxy or to a file name.
+    """
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            stack += value
+            stack += value.values()
+        elif type(value) is list:
+            stack += value
+        elif type(value) is str and not (value.isascii() and "\0" not in value):
+            if "\0" in value:
+                raise _Reject(f"not valid JSON text: the string {_show(value)} holds a NUL")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Reject(
+                    f"not valid JSON text: the string {_show(value)} holds a lone surrogate"
+                ) from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -967,6 +1002,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise _Reject(f"not valid JSON: {name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    # Python reads 1e400 as inf, which would be written out again as Infinity: not JSON.
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise _Reject(f"not valid JSON: the number {_show(text)} is too large")
+    return value
+
+
+_INF = float("inf")
 
 
 def _require(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
