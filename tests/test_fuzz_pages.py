@@ -89,7 +89,7 @@ PROFILE = settings.get_profile(
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pypi-pages"
 SOURCE = "https://mirror.example/simple/p/index"
 # Put in front of an HTML page, this changes nothing the page says but keeps the page
-# out of the fast grammar, so the full parser reads it (see _agree).
+# out of the fast grammar, so the full parser reads it (see check_readers_agree).
 INERT = b"<p></p>"
 LINKS_PER_SEED = 4
 
@@ -406,7 +406,7 @@ def _offered(page: ProjectPage, all_hashes: bool) -> list[tuple[str, object, obj
     ]
 
 
-def _agree(data: bytes, form: str) -> None:
+def check_readers_agree(data: bytes, form: str) -> None:
     """Every reader of ``data`` says the same, or all refuse it with the same error."""
     filename = "index.html" if form == "html" else "index.v1_json"
     parsed = _outcome(lambda: parse_page(data, filename, SOURCE))
@@ -441,25 +441,25 @@ def test_seeds_are_valid_and_take_the_fast_paths() -> None:
     """Mutations start from valid pages that the fast paths decide (so both sides are tried)."""
     assert len(HTML_SEEDS) >= (6 if FIXTURES.is_dir() else 2)
     for data in HTML_SEEDS:
-        _agree(data, "html")
+        check_readers_agree(data, "html")
         assert parse_page(data, "html", SOURCE).files
         if data != HAND_HTML.encode():
             assert collect_html(data.decode()) is not None
     for data in JSON_SEEDS:
-        _agree(data, "json")
+        check_readers_agree(data, "json")
         assert parse_page(data, "json", SOURCE).files
 
 
 @PROFILE
 @given(mutated("html"))
 def test_html_mutations_agree(data: bytes) -> None:
-    _agree(data, "html")
+    check_readers_agree(data, "html")
 
 
 @PROFILE
 @given(mutated("json"))
 def test_json_mutations_agree(data: bytes) -> None:
-    _agree(data, "json")
+    check_readers_agree(data, "json")
 
 
 @PROFILE
@@ -470,7 +470,7 @@ def test_wrong_form_truncated_and_spliced_pages_agree(seed: bytes, data: st.Data
     other = data.draw(st.sampled_from(HTML_SEEDS + JSON_SEEDS))
     page = data.draw(st.sampled_from([seed[:cut], seed[cut:], seed[:cut] + other[cut:], seed]))
     for form in ("html", "json"):
-        _agree(page, form)
+        check_readers_agree(page, form)
 
 
 # --- both forms of one list of links --------------------------------------------------
@@ -561,8 +561,8 @@ def test_both_forms_of_the_same_links_agree(
     white space, with the URL's file name); pages of plain names must be read by both.
     """
     html_page, json_page = _html_of(specs), _json_of(specs, ascii_only)
-    _agree(html_page, "html")
-    _agree(json_page, "json")
+    check_readers_agree(html_page, "html")
+    check_readers_agree(json_page, "json")
     from_html = _outcome(lambda: parse_page(html_page, "html", SOURCE))
     from_json = _outcome(lambda: parse_page(json_page, "json", SOURCE))
     if from_html[0] == from_json[0] == "ok":
