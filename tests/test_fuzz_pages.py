@@ -291,30 +291,32 @@ def _units(data: bytes, form: str) -> list[tuple[int, int]]:
     return [m.span() for m in re.finditer(pattern, data)]
 
 
+OPS = [
+    "insert",
+    "insert",
+    "repeat",
+    "replace",
+    "delete",
+    "flip",
+    "copy",
+    "truncate",
+    "unit",
+    "unit",
+]
+
+
 @st.composite
 def mutated(draw: st.DrawFn, form: str) -> bytes:
     """A seed page of ``form`` after one to four random changes."""
     seeds, snippets = (HTML_SEEDS, HTML_SNIPPETS) if form == "html" else (JSON_SEEDS, JSON_SNIPPETS)
     data = bytearray(draw(st.sampled_from(seeds)))
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(
-            st.sampled_from(
-                [
-                    "insert",
-                    "insert",
-                    "replace",
-                    "delete",
-                    "flip",
-                    "copy",
-                    "truncate",
-                    "unit",
-                    "unit",
-                ]
-            )
-        )
+        op = draw(st.sampled_from(OPS))
         at = draw(st.integers(0, len(data)))
         if op == "insert":
             data[at:at] = draw(snippet(snippets))
+        elif op == "repeat":  # nesting, runs of open markup
+            data[at:at] = draw(snippet(snippets)) * draw(st.integers(2, 500))
         elif op == "replace":
             data[at : at + draw(st.integers(1, 8))] = draw(snippet(snippets))
         elif op == "delete":
