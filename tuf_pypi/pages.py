@@ -957,13 +957,19 @@ def _load_json(text: str) -> Any:
         raise _Reject(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise _Reject("not valid JSON: nested too deeply") from None
-    if "\\u" in text:  # the only way a string can hold these (raw NUL is refused)
+    if _SUSPECT_ESCAPE.search(text):
         _check_strings(doc)
     return doc
 
 
+# Escapes of NUL or of a surrogate: the only way a string can hold either (raw NUL is
+# refused, raw surrogates are not UTF-8). A match may be an escaped backslash and a
+# 'u', which _check_strings then finds harmless.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def _check_strings(doc: Any) -> None:
-    """Refuse NUL and lone surrogates, which a ``\\u`` escape can put in any string.
+    """Refuse NUL and lone surrogates, which ``\\u`` escapes can put in any string.
 
     Neither is text: an HTML page cannot hold them (the same file listed in the
     other form could not say the same), and a lone surrogate cannot be written out
