@@ -1132,3 +1132,7 @@ def test_json_escaped_text_is_read() -> None:
     assert b"\\ud83d\\ude00" in data
     assert one(parse_json(data, SRC)).yanked == "caf\u00e9 \U0001f600"
     assert pages.check_page(data, "json", SRC) == 0
+    # A backslash and "u0000" is text, not an escape of NUL.
+    data = json_page(json_file(yanked="\\u0000 \\ud800"))
+    assert b"\\\\u0000" in data
+    assert one(parse_json(data, SRC)).yanked == "\\u0000 \\ud800"
