@@ -399,10 +399,16 @@ def _check_safe(page: ProjectPage) -> None:
         assert link.sha256 is None or len(link.sha256) == 64
 
 
-def _offered(page: ProjectPage, all_hashes: bool) -> list[tuple[str, object, object]]:
-    """The files the proxy serves from ``page``: HTML pages carry the sha256 only."""
+def _offered(page: ProjectPage, all_hashes: bool) -> list[tuple[object, ...]]:
+    """What the proxy serves of ``page``'s files: HTML pages carry the sha256 only."""
     return [
-        (link.filename, dict(link.hashes) if all_hashes else link.sha256, link.metadata_sha256)
+        (
+            link.filename,
+            dict(link.hashes) if all_hashes else link.sha256,
+            link.metadata_sha256,
+            link.requires_python,
+            link.yanked,
+        )
         for link in page.files
         if is_offered(link)
     ]
