@@ -470,6 +470,82 @@ def test_json_mutations_agree(data: bytes) -> None:
     check_readers_agree(data, "json")
 
 
+_ALGS = ["sha256", "SHA256", "Sha256", "md5", "sha512", "blake2b", "sha3_256", "sha 256", "x" * 33]
+_HEX_OF_ANY_LENGTH = st.sampled_from([32, 40, 63, 64, 65, 128, 0]).flatmap(
+    lambda n: st.sampled_from(["0123456789abcdef", "ABCDEF", "g"]).map(lambda a: (a * 130)[:n])
+)
+_HASHES = st.dictionaries(st.sampled_from(_ALGS), _HEX_OF_ANY_LENGTH, max_size=3)
+_ODD_STRINGS = st.sampled_from(
+    ["", " ", "..", ".", "a/b", "a\\b", "\0", "\ud800", "\udc00x", "\x7f", "\r", "é", "a b",
+     "../../p/a.whl", "/p/a.whl#sha256=" + SHA, "/p/a.whl#md5=" + "d" * 32, "javascript:x",
+     "https://h/p/a%2Fb.whl", "https://h/p/", "true", "1.0", "2.0", "1", ">=3.8"]
+)  # fmt: skip
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.sampled_from([10**4000, -1, 0, 2**63])
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | _ODD_STRINGS
+)
+_VALUES = st.recursive(
+    _SCALARS | _HASHES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_ENTRY_KEYS = [
+    *("filename", "url", "hashes", "requires-python", "size", "upload-time", "yanked"),
+    *("core-metadata", "dist-info-metadata", "data-dist-info-metadata", "provenance", "x"),
+]
+_DOC_KEYS = ["meta", "name", "files", "versions", "x"]
+
+
+@st.composite
+def json_documents(draw: st.DrawFn) -> bytes:
+    """A seed JSON page with members changed, removed or added, written in some style."""
+    doc = json.loads(draw(st.sampled_from(JSON_SEEDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        files = doc.get("files") if isinstance(doc, dict) else None
+        where = draw(st.sampled_from(["entry", "entry", "entry", "doc", "meta", "files"]))
+        if where == "files" and isinstance(files, list) and files:
+            i = draw(st.integers(0, len(files) - 1))
+            op = draw(st.sampled_from(["copy", "drop", "replace"]))
+            if op == "copy":
+                files.insert(draw(st.integers(0, len(files))), json.loads(json.dumps(files[i])))
+            elif op == "drop":
+                del files[i]
+            else:
+                files[i] = draw(_VALUES)
+            continue
+        if where == "entry" and isinstance(files, list) and files:
+            target, keys = draw(st.sampled_from(files)), _ENTRY_KEYS
+        elif where == "meta" and isinstance(doc, dict):
+            target, keys = doc.get("meta"), ["api-version", "_last-serial", "x"]
+        else:
+            target, keys = doc, _DOC_KEYS
+        if not isinstance(target, dict):
+            continue
+        key = draw(st.sampled_from(keys))
+        if draw(st.integers(0, 4)) == 0:
+            target.pop(key, None)
+        else:
+            target[key] = draw(_VALUES)
+    ensure_ascii = draw(st.booleans())
+    style = draw(st.sampled_from([{}, {"separators": (",", ":")}, {"indent": 1}]))
+    text = json.dumps(doc, ensure_ascii=ensure_ascii, sort_keys=draw(st.booleans()), **style)
+    return text.encode("utf-8", "surrogatepass")
+
+
+@PROFILE
+@given(json_documents())
+def test_json_documents_agree(data: bytes) -> None:
+    """Valid JSON with odd members and values: more pages accepted than text mutations give."""
+    check_readers_agree(data, "json")
+
+
 @PROFILE
 @given(st.sampled_from(HTML_SEEDS + JSON_SEEDS), st.data())
 def test_wrong_form_truncated_and_spliced_pages_agree(seed: bytes, data: st.DataObject) -> None:
