@@ -568,7 +568,7 @@ _HEX64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
 def link_specs(draw: st.DrawFn) -> dict[str, object]:
     filename = draw(st.text(_NAME_CHARS, min_size=1, max_size=12))
     safe = draw(st.sampled_from(["", "-._~", "!$'()*+,;=:@&-._~"]))
-    base = draw(st.sampled_from(["https://files.example/p/ab/", "../../packages/", "/p/", ""]))
+    base = draw(st.sampled_from(["https://files.example/p/ab/", "../../packages/", "/p/", "./"]))
     return {
         "filename": filename,
         "url": base + quote(filename, safe=safe),
