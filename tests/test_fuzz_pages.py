@@ -17,7 +17,8 @@ Hypothesis mutates realistic pages in both forms (PEP 503 ``index.html`` and PEP
 sample index, and hand-written pages with every attribute and member) with byte flips,
 invalid UTF-8, insertions and deletions in link lines and JSON entries, odd attributes,
 duplicate keys, huge numbers, deep nesting, character references, control characters
-and truncation, and checks for each result that:
+and truncation; it also rewrites JSON pages as valid JSON with members changed, removed
+or added. For each result it checks that:
 
 * ``check_page`` gives the unverifiable-link count of ``parse_page``'s page, or the very
   same :class:`~tuf_pypi.pages.PageError`;
@@ -25,7 +26,8 @@ and truncation, and checks for each result that:
   inert ``<p></p>`` in front of the page takes the full ``html.parser`` path);
 * an accepted page only names files that are safe to use as path components, with
   well-formed lowercase digests;
-* what the proxy renders from an accepted page parses back to the same files and hashes;
+* what the proxy renders from an accepted page, in either form, parses back to the same
+  files, hashes, requires-python and yanked;
 * nothing raises anything but ``PageError``.
 
 A second kind of property builds pages from generated links and checks that the HTML
@@ -38,9 +40,10 @@ random examples each time::
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q tests/test_fuzz_pages.py
 
-(``long``: 20 000 examples per property; add ``--hypothesis-seed=N`` to replay a run,
-``--hypothesis-show-statistics`` to see where time went.) Minimal inputs of every bug
-found so far are regression tests in ``tests/test_pages.py``.
+(``long``: 20 000 examples per property, about two minutes each; a run prints its
+seed on failure, and ``--hypothesis-seed=N`` replays it.) For coverage-guided runs,
+``scripts/fuzz_pages.py`` drives the same checks with atheris. Minimal inputs of every
+bug found are regression tests in ``tests/test_pages.py``.
 """
 
 from __future__ import annotations
