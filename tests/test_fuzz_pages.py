@@ -40,8 +40,9 @@ random examples each time::
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q tests/test_fuzz_pages.py
 
-(``long``: 20 000 examples per property, about two minutes each; a run prints its
-seed on failure, and ``--hypothesis-seed=N`` replays it.) For coverage-guided runs,
+(``long``: 20 000 examples per property, about two minutes each; a failure prints the
+minimal input and a ``@reproduce_failure`` line, and ``--hypothesis-seed=N`` makes a
+run repeatable.) For coverage-guided runs,
 ``scripts/fuzz_pages.py`` drives the same checks with atheris. Minimal inputs of every
 bug found are regression tests in ``tests/test_pages.py``.
 """
