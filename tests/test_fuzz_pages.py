@@ -23,7 +23,8 @@ or added. For each result it checks that:
 * ``check_page`` gives the unverifiable-link count of ``parse_page``'s page, or the very
   same :class:`~tuf_pypi.pages.PageError`;
 * ``parse_page`` reads an HTML page the same way with and without the fast grammar (an
-  inert ``<p></p>`` in front of the page takes the full ``html.parser`` path);
+  inert ``<p></p>`` in front of the page takes the full ``html.parser`` path), and
+  accepts or refuses a page whatever the depth of the caller's stack;
 * an accepted page only names files that are safe to use as path components, with
   well-formed lowercase digests;
 * what the proxy renders from an accepted page, in either form, parses back to the same
@@ -53,8 +54,11 @@ import html
 import json
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
@@ -90,6 +94,7 @@ PROFILE = settings.get_profile(
     "long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "fuzz-pages"
 )
 
+T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pypi-pages"
 SOURCE = "https://mirror.example/simple/p/index"
 # Put in front of an HTML page, this changes nothing the page says but keeps the page
@@ -262,7 +267,8 @@ JSON_SNIPPETS = [
     "9" * 5000, "1e999", "-1e999", "-0", "0.0", "1E1", "01",
     # constants and nesting
     "NaN", "Infinity", "-Infinity", "null", "true", "false", "{}", "[]", '""', "0",
-    "[" * 100 + "]" * 100, "[" * 3000, '{"a":' * 2000 + "1" + "}" * 2000, '{"a":' * 3000,
+    "[" * 63 + "]" * 63, "[" * 400 + "]" * 400, "[" * 3000, '{"a":' * 400 + "1" + "}" * 400,
+    '{"a":' * 3000,
     # escapes in strings
     "\\u0000", "\\ud800", "\\udc00", "\\ud800\\udc00", "\\u002f", "\\u002e\\u002e", "\\/",
     '\\"', "\\\\", "\\x41", "\\", "\\u", "\\n", "\\t", "\\u0085",
@@ -441,6 +447,28 @@ def check_readers_agree(data: bytes, form: str) -> None:
     if form == "html" and _inert_prefix_applies(data):
         assert collect_html((INERT + data).decode()) is None
         assert _outcome(lambda: parse_page(INERT + data, filename, SOURCE)) == parsed, data
+    # Callers sit at different depths of the stack (the queue, a publish, a proxy thread):
+    # the verdict must not depend on it. (Only how JSON that is invalid anyway is refused
+    # may: past Python's recursion limit the decoder stops before the syntax error.)
+    frames = _frames_left() - STACK_LEFT
+    deeper = _at_stack_depth(frames, lambda: _outcome(lambda: parse_page(data, filename, SOURCE)))
+    assert deeper[0] == parsed[0] and (parsed[0] == "refused" or deeper == parsed), data
+
+
+#: Frames left to parse_page in the deeper call: what a caller deep in its stack has.
+STACK_LEFT = 250
+
+
+def _frames_left() -> int:
+    """How many frames deeper Python's recursion limit is (Hypothesis raises it)."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return sys.getrecursionlimit() - depth
+
+
+def _at_stack_depth(frames: int, call: Callable[[], T]) -> T:
+    return _at_stack_depth(frames - 1, call) if frames > 0 else call()
 
 
 def test_the_client_parses_with_the_publishers_parser() -> None:
@@ -493,8 +521,19 @@ _SCALARS = (
     | st.text(max_size=6)
     | _ODD_STRINGS
 )
+
+
+def _nested(levels: int) -> list[object]:
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+# Under the nesting limit, over it, and past where the decoder's recursion could stop.
+_DEEP = st.sampled_from([_nested(60), _nested(65), _nested(400)])
 _VALUES = st.recursive(
-    _SCALARS | _HASHES,
+    _SCALARS | _HASHES | _DEEP,
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
     ),

@@ -1136,3 +1136,28 @@ def test_json_escaped_text_is_read() -> None:
     data = json_page(json_file(yanked="\\u0000 \\ud800"))
     assert b"\\\\u0000" in data
     assert one(parse_json(data, SRC)).yanked == "\\u0000 \\ud800"
+
+
+def at_stack_depth(frames: int, call):
+    """``call()`` made ``frames`` Python frames deeper than the caller."""
+    return at_stack_depth(frames - 1, call) if frames else call()
+
+
+def nested_page(levels: int) -> bytes:
+    """A page whose unknown member makes it ``levels`` deep in all (the page is one)."""
+    inner = "[" * (levels - 1) + "]" * (levels - 1)
+    return ('{"meta":{"api-version":"1.1"},"name":"demo","files":[],"x":' + inner + "}").encode()
+
+
+@pytest.mark.parametrize("frames", [0, 600])
+def test_json_nesting_limit_does_not_depend_on_the_callers_stack(frames: int) -> None:
+    """A page 500 deep was accepted by a caller near the top of the stack and refused
+    ("nested too deeply", a RecursionError) by one 600 frames down: the upload queue and a
+    publish or a client deep in their own stacks could disagree about the same bytes."""
+    for levels in (65, 500, 5000):
+        data = nested_page(levels)
+        message = at_stack_depth(frames, lambda data=data: both_verdicts(data, "json"))
+        assert "nested too deeply (more than 64 levels)" in message
+    page = at_stack_depth(frames, lambda: parse_json(nested_page(64), SRC))
+    assert page.files == ()
+    assert at_stack_depth(frames, lambda: pages.check_page(nested_page(64), "json", SRC)) == 0

@@ -230,8 +230,11 @@ def parse_json(data: bytes, source: str) -> ProjectPage:
 
     ``source`` (a path or URL) only serves to name the page in errors. Keys given
     twice in one object are refused (JSON parsers disagree on which value wins), as
-    are ``NaN`` and ``Infinity``. Unknown keys are ignored, as PEP 691 asks. A hash
-    in a URL fragment is merged into ``hashes``, as pip does, and must agree with it.
+    are ``NaN``, ``Infinity`` and numbers too large for a float, escapes of NUL or of
+    lone surrogates (not text), and nesting deeper than 64 levels (so that the verdict
+    does not depend on the caller's stack). Unknown keys are ignored, as PEP 691 asks.
+    A hash in a URL fragment is merged into ``hashes``, as pip does, and must agree
+    with it.
     """
     try:
         text = _decode(data)
@@ -956,10 +959,36 @@ def _load_json(text: str) -> Any:
     except ValueError as exc:  # e.g. an integer with too many digits
         raise _Reject(f"not valid JSON: {exc}") from None
     except RecursionError:
-        raise _Reject("not valid JSON: nested too deeply") from None
+        raise _Reject(_TOO_DEEP) from None
+    _check_depth(doc)
     if _SUSPECT_ESCAPE.search(text):
         _check_strings(doc)
     return doc
+
+
+# PEP 691 pages nest four deep. Without a limit of its own, the decoder stops at Python's
+# recursion limit, less the depth of the caller's stack: a page could then be accepted by
+# one caller (the upload queue, say) and refused by another (a publish deep in the CLI,
+# a client in a proxy thread), with the same bytes.
+_MAX_JSON_DEPTH = 64
+_TOO_DEEP = f"not valid JSON: nested too deeply (more than {_MAX_JSON_DEPTH} levels)"
+
+
+def _check_depth(doc: Any) -> None:
+    """Refuse a document nested deeper than ``_MAX_JSON_DEPTH``, one level at a time."""
+    level = [doc] if type(doc) in _CONTAINERS else []
+    for _ in range(_MAX_JSON_DEPTH):
+        below: list[Any] = []
+        for container in level:
+            values = container.values() if type(container) is dict else container
+            below += [value for value in values if type(value) in _CONTAINERS]
+        if not below:
+            return
+        level = below
+    raise _Reject(_TOO_DEEP)
+
+
+_CONTAINERS = (dict, list)
 
 
 # Escapes of NUL or of a surrogate: the only way a string can hold either (raw NUL is
