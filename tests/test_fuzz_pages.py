@@ -65,11 +65,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuf_pypi import pages
-from tuf_pypi.client import index as client_index
-from tuf_pypi.client import mirror as client_mirror
-from tuf_pypi.client.proxy_pages import is_offered, render_html, render_json
+from tuf_pypi.client import client as client_index
+from tuf_pypi.mirror import sync as client_mirror
 from tuf_pypi.pages import PageError, ProjectPage, check_page, parse_page
 from tuf_pypi.pages_fast import collect_html
+from tuf_pypi.proxy.pages import is_offered, render_html, render_json
 from tuf_pypi.sample import build_index
 
 settings.register_profile(
