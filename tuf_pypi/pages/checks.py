@@ -25,7 +25,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .pages_fast import ATTR_VALUE, collect_html
+from .grammar import ATTR_VALUE, collect_html
 
 __all__ = [
     "FORMS",
