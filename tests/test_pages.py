@@ -579,7 +579,7 @@ def test_html_chunked_feeding_gives_the_same_page(monkeypatch: pytest.MonkeyPatc
     data = fixture("pynacl", "index.html")
     whole = parse_html(data, SRC)
     for size in (1, 7, 100, 4096):
-        monkeypatch.setattr(pages, "_FEED_CHUNK", size)
+        monkeypatch.setattr(pages.html, "_FEED_CHUNK", size)
         assert parse_html(data, SRC) == whole
 
 
@@ -889,15 +889,15 @@ def test_rejects_empty_pages(parse, data: bytes) -> None:
     ("parse", "data"), [(parse_html, html_page(anchor())), (parse_json, json_page(json_file()))]
 )
 def test_size_limit(monkeypatch: pytest.MonkeyPatch, parse, data: bytes) -> None:
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", len(data))
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", len(data))
     assert len(parse(data, SRC).files) == 1
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", len(data) - 1)
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", len(data) - 1)
     rejected(parse, data, f"page is {len(data)} bytes", f"limit of {len(data) - 1} bytes")
 
 
 @pytest.mark.parametrize("parse", PARSERS)
 def test_size_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch, parse) -> None:
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 10)
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", 10)
     message = rejected(parse, b"\xff" * 11, "over the limit")
     assert "UTF-8" not in message
 
@@ -998,8 +998,15 @@ def test_all() -> None:
             "parse_html",
             "parse_json",
             "parse_page",
+            # check_page and the seam that says which tier decided a page
+            "check_page",
+            "TIERS",
+            "Decision",
+            "decide",
+            "collect_anchors",
         ]
     )
+    assert all(hasattr(pages, name) for name in pages.__all__)
 
 
 # --- large pages ----------------------------------------------------------------------
