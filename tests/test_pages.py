@@ -1009,6 +1009,37 @@ def test_all() -> None:
     assert all(hasattr(pages, name) for name in pages.__all__)
 
 
+def test_decide_names_the_tier_that_decided() -> None:
+    """The seam the differential tests use: each tier, and what it gave."""
+    plain = html_page(anchor())
+    unusual = html_page(anchor(attrs=' data-yanked="a" data-yanked=""'))
+    assert pages.decide(plain, "html", SRC, check=True) == pages.Decision("runs", 0)
+    assert pages.decide(plain, "html", SRC).tier == "grammar"
+    assert pages.decide(plain, "html", SRC, fast=False) == pages.Decision(
+        "parser", parse_html(plain, SRC)
+    )
+    assert pages.decide(json_page(json_file()), "index.v1_json", SRC, check=True).tier == "runs"
+    indented = json.dumps(json.loads(json_page(json_file(hashes={}))), indent=1).encode()
+    assert pages.decide(indented, "json", SRC, check=True) == pages.Decision("checks", 1)
+    refused = pages.decide(unusual, "html", SRC, check=True)
+    assert refused.tier == "parser" and isinstance(refused.result, PageError)
+    assert "more than once" in str(refused.result)
+    assert pages.decide(unusual, "html", SRC, check=True, full=False) == pages.Decision(None, None)
+    with pytest.raises(ValueError, match="unknown page form"):
+        pages.decide(plain, "xml", SRC)
+    assert pages.TIERS == ("runs", "checks", "grammar", "parser")
+
+
+def test_collect_anchors_by_either_tier() -> None:
+    text = html_page(anchor()).decode()
+    fast = pages.collect_anchors(text, fast=True)
+    assert fast is not None and fast == pages.collect_anchors(text, fast=False)
+    assert fast[0][0][2] == "demo-1.0.tar.gz"
+    assert pages.collect_anchors("<p>" + text, fast=True) is None
+    with pytest.raises(PageError, match="markup left open"):
+        pages.collect_anchors("<a href='x'", fast=False)
+
+
 # --- large pages ----------------------------------------------------------------------
 
 

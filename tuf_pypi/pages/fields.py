@@ -38,7 +38,7 @@ _DIGEST_HEX_LEN = {
 }
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-# URLs whose last path segment is simply what follows the last '/' (see _url_name).
+# URLs whose last path segment is simply what follows the last '/' (see html._url_name).
 _SIMPLE_URL = re.compile(
     r"(?:https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|(?:\.\.?/)*\.\.?|)/(?!/)[A-Za-z0-9._~!$'()*+,;=:@/-]*"
 )
