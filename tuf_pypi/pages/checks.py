@@ -323,12 +323,18 @@ def _plain_entry(entry: object) -> tuple[str, str | None] | None:
             return None
         sha256 = fragment
     for key, value in entry.items():
-        member = _JSON_MEMBERS.get(key)
-        # Unknown keys are ignored, as PEP 691 asks; so are members tuf-pypi does not read.
-        if key in _JSON_FILE_KEYS or member is None or member.read is None:
-            continue
-        try:
-            member.read(value)  # the strict parser's rule for the member
-        except _Reject:
-            return None
+        read = _OPTIONAL_READERS.get(key)
+        if read is not None:  # unknown keys are ignored, as PEP 691 asks
+            try:
+                read(value)
+            except _Reject:
+                return None
     return filename, sha256
+
+
+# The strict parser's rules for the optional members it reads, by key.
+_OPTIONAL_READERS = {
+    key: member.read
+    for key, member in _JSON_MEMBERS.items()
+    if member.read is not None and key not in _JSON_FILE_KEYS
+}
