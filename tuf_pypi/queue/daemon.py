@@ -126,6 +126,9 @@ class DaemonSettings:
     refresh_within: float | None = 12 * 3600.0
     #: Longest wait between retries after a failure.
     max_backoff: float = 30.0
+    #: A standby takes over from an active publisher silent for this long (see
+    #: ``database.py``); it must be well above ``poll`` and the fence interval.
+    lease: float | None = 30.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ class QueueDaemon:
     def _connection(self) -> QueueDatabase:
         if self._queue is None:
             queue = self.connect()
+            queue.lease = self.settings.lease
             try:
                 queue.ensure_schema()
             except BaseException:
