@@ -11,7 +11,7 @@ import pytest
 
 from tuf_pypi.repository import verify_repository
 from tuf_pypi.repository.changeset import ChangeSet, target
-from tuf_pypi.repository.storage import ConcurrentWriter, RepositoryStorage, WriteKind
+from tuf_pypi.repository.storage import ConcurrentWriter, RepositoryStorage, VersionTaken, WriteKind
 from tuf_pypi.sample import SampleDist, add_release
 
 from .conftest import targets_of
@@ -40,7 +40,7 @@ def test_a_deposed_publisher_cannot_replace_its_successors_bin(make_repo, tmp_pa
         stale.set(
             state.bin_of(path), path, target(hashlib.sha256(old_page).hexdigest(), len(old_page))
         )
-        with pytest.raises(ConcurrentWriter, match="timestamp.json was replaced"):
+        with pytest.raises(ConcurrentWriter, match=r"timestamp\.json was replaced"):
             deposed.commit(state, stale)
     after = _manifest(signed.repo)
     assert {name: after.get(name) for name in before} == before  # nothing replaced
@@ -56,7 +56,7 @@ def test_create_only_kinds_never_replace_other_bytes(tmp_path) -> None:
     name = tmp_path / "tuf" / "3.bin-0a.json"
     assert storage.put(WriteKind.BIN, name, b"successor's")
     assert not storage.put(WriteKind.BIN, name, b"successor's")  # the same bytes: fine
-    with pytest.raises(Exception, match="already exists with other bytes"):
+    with pytest.raises(VersionTaken, match="already exists with other bytes"):
         storage.put(WriteKind.BIN, name, b"deposed publisher's")
     assert name.read_bytes() == b"successor's"
     ts = tmp_path / "tuf" / "timestamp.json"
