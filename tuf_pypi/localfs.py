@@ -147,10 +147,12 @@ def _create_unnamed(path: str, data: bytes, durable: bool) -> bool:
             code = ctypes.get_errno()
             if code == errno.EEXIST:
                 raise FileExistsError(code, os.strerror(code), path)
-            if code in (errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP):
-                if os.path.isdir(directory):  # no /proc, or links not allowed here
-                    _no_unnamed.append(True)
-                    return False
+            # No /proc, or links not allowed here (the directory itself exists).
+            if code in (errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP) and (
+                os.path.isdir(directory)
+            ):
+                _no_unnamed.append(True)
+                return False
             raise OSError(code, os.strerror(code), path)
         return True
     finally:
