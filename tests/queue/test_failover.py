@@ -115,6 +115,16 @@ def _write(url: str, updates: int, projects: int, done: threading.Event) -> None
     done.set()
 
 
+def _drain(writer: threading.Thread, done: threading.Event, db, logs: Path) -> None:
+    """Wait for the writer to finish and the publishers to empty the queue."""
+    writer.join(60)
+    assert done.is_set()
+    deadline = time.monotonic() + 60
+    while db.pending().depth:
+        assert time.monotonic() < deadline, f"queue not drained; logs in {logs}"
+        time.sleep(0.05)
+
+
 def test_kill_9_of_the_active_publisher_loses_nothing(make_repo, pg_url, tmp_path) -> None:
     signed = make_repo()
     publishers = Publishers(signed, pg_url, tmp_path)
@@ -139,12 +149,7 @@ def test_kill_9_of_the_active_publisher_loses_nothing(make_repo, pg_url, tmp_pat
             publishers.start()  # the operator's replacement
             leader = publishers.wait_for_leader(db, other_than=leader)
             takeovers.append(time.monotonic() - killed)
-        writer.join(60)
-        assert done.is_set()
-        deadline = time.monotonic() + 60
-        while db.pending().depth:
-            assert time.monotonic() < deadline, f"queue not drained; logs in {tmp_path}"
-            time.sleep(0.05)
+        _drain(writer, done, db, tmp_path)
 
         active = publishers.scrape(leader)
         assert _metric(active, "tuf_pypi_publisher_active") == 1
@@ -250,12 +255,7 @@ def test_leader_paused_past_its_lease_cannot_change_its_successors_files(
             seen.append(_timestamp_version(signed.repo))
             time.sleep(0.002)
         after = _manifest(signed.repo)
-        writer.join(60)
-        assert done.is_set()
-        deadline = time.monotonic() + 60
-        while db.pending().depth:
-            assert time.monotonic() < deadline, f"queue not drained; logs in {tmp_path}"
-            time.sleep(0.05)
+        _drain(writer, done, db, tmp_path)
         assert publishers.leader(db) == successor
     finally:
         codes = publishers.stop()
