@@ -584,6 +584,8 @@ class Soak:
             return "not injected: no active publisher"
         if mid_batch:
             self._wait_running(leader)
+            # The lock may have moved meanwhile (another fault): kill whoever holds it now.
+            leader = self.leader() or leader
         killed = time.time()
         leader.process.send_signal(signal.SIGKILL)
         self.record.killed[leader.name] = killed
