@@ -139,6 +139,7 @@ class Soak:
         self.stop = threading.Event()
         self.publishers: list[Publisher] = []
         self.publisher_extra: tuple[str, ...] = ()
+        self._modes: list[str] = []  # the faulty mirror's active modes, oldest first
         self.workers: dict[str, subprocess.Popen] = {}
         self.servers: list[Any] = []
         self.lock = threading.Lock()
@@ -679,9 +680,15 @@ class Soak:
         return None
 
     def _mirror_mode(self, mode: str, hold: float) -> str:
-        self.mode_file.write_text(mode)
+        """The faulty mirror hangs or corrupts for ``hold`` seconds; overlapping faults
+        keep the newest mode until the last one ends."""
+        with self.lock:
+            self._modes.append(mode)
+            self.mode_file.write_text(mode)
         self.stop.wait(hold)
-        self.mode_file.write_text("pass")
+        with self.lock:
+            self._modes.remove(mode)
+            self.mode_file.write_text(self._modes[-1] if self._modes else "pass")
         hits = sum(1 for e in read_events(self.logs / "faultproxy.jsonl") if e.get("kind") == mode)
         return f"{hold:.0f} s; {hits} answers {mode} so far in the run"
 
