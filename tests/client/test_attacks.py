@@ -3,8 +3,10 @@ mirror listed after the malicious one, the same call returns the right bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +37,37 @@ def attack(
     error: type,
     cache: Path | None = None,
 ) -> bytes:
-    """Refused on ``bad`` alone with ``error``; return what ``[bad, honest]`` gives."""
+    """Refused on ``bad`` alone with ``error``; return what ``[bad, honest]`` gives.
+
+    Failover must not hide the attack: the client lists ``bad``'s refused answer with
+    its attack class, and logs it at WARNING naming the mirror.
+    """
     with pytest.raises(AllMirrorsFailedError) as excinfo:
         action(make_client(bad, cache=cache))
     refused(excinfo, error)
-    return action(make_client(bad, honest, cache=cache))
+    client = make_client(bad, honest, cache=cache)
+    with _warnings() as logged:
+        result = action(client)
+    kinds = {(r.mirror, r.kind, r.attack) for r in client.refusals}
+    assert kinds == {(bad.url, error.kind, True)}, client.refusals
+    assert any(bad.url in line and f"(attack class: {error.kind})" in line for line in logged), (
+        logged
+    )
+    return result
+
+
+@contextlib.contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The WARNING lines the client logs meanwhile."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("tuf_pypi")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 # -- tampered files and pages -----------------------------------------------------------

@@ -49,6 +49,28 @@ def test_download_one_file_as_json(index: Index, serve: Serve, run, tmp_path: Pa
     assert [d["filename"] for d in report["downloaded"]] == [filename]
 
 
+def test_refusals_hidden_by_failover_are_reported(
+    index: Index, serve: Serve, run, tmp_path: Path
+) -> None:
+    """A tampered file on the first mirror, the right one on the second: the download
+    succeeds, and the refused answer is still listed (--json) or warned about."""
+    rel, data = index.wheel("demo-core")
+    bad, honest = serve(index), serve(index)
+    bad.hooks[rel] = replace(bytes(len(data)))
+    result = run(bad, honest, args=["demo-core==1.0", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["failed"] == []
+    [refusal] = report["refused"]
+    assert refusal["mirror"] == bad.url and refusal["kind"] == "tampered" and refusal["attack"]
+    assert refusal["what"] == "downloading demo_core-1.0-py3-none-any.whl"
+    assert "does not match" in refusal["reason"]
+    text = run(bad, honest, args=["demo-core==1.0", "-d", str(tmp_path / "again")])
+    assert text.exit_code == 0
+    assert f"warning: refused mirror {bad.url}: downloading demo_core" in text.stderr
+    assert "(attack class: tampered)" in text.stderr
+
+
 def test_failures_exit_1_with_one_line_each(index: Index, serve: Serve, run) -> None:
     rel, data = index.wheel("demo-core")
     bad = serve(index)

@@ -24,6 +24,7 @@ from .cache import CacheDir
 from .errors import InvalidPageError, NotListedError, SetupError
 from .fetcher import BoundedFetcher
 from .files import ExpectedFile, fetch_file
+from .health import MirrorHealth, Refusal
 from .limits import Limits
 from .mirrors import Mirror, file_urls
 from .updater import MirroredUpdater
@@ -69,6 +70,10 @@ class Client:
     share it. Metadata is refreshed at most once per Client (lazily, on first use),
     so one Client is one consistent view of the index: make one per installer run.
 
+    ``health`` records every mirror's failures, also those another mirror made up for
+    (:attr:`refusals`), and remembers mirrors that are down; share one between the
+    Clients of a long-running process. By default each Client has its own.
+
     Thread-safe. Use as a context manager, or call :meth:`close`, to release
     connections.
     """
@@ -81,6 +86,7 @@ class Client:
         *,
         limits: Limits | None = None,
         user_agent: str | None = None,
+        health: MirrorHealth | None = None,
     ) -> None:
         if isinstance(mirrors, str):
             raise TypeError("mirrors must be a sequence of URLs, not one string")
@@ -91,6 +97,7 @@ class Client:
         self.limits = limits or Limits()
         self.cache = CacheDir(cache_dir)
         self.cache.create()
+        self.health = health or MirrorHealth([mirror.url for mirror in self.mirrors])
         self._fetcher = BoundedFetcher(self.limits, user_agent)
         self._updater = MirroredUpdater(
             self.cache.metadata_dir,
@@ -99,6 +106,7 @@ class Client:
             self.limits.updater_config(),
             bootstrap=bootstrap,
             lock=self.cache.locked,
+            health=self.health,
         )
 
     def __enter__(self) -> Client:
@@ -115,6 +123,11 @@ class Client:
     def close(self) -> None:
         """Release pooled connections (the client stays usable)."""
         self._fetcher.close()
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Every failure of a mirror so far (see :class:`MirrorHealth`), oldest first."""
+        return self.health.refusals
 
     def refresh(self) -> None:
         """Refresh the TUF metadata now rather than on first use (at most once)."""
@@ -175,7 +188,14 @@ class Client:
         self, page: VerifiedPage, expected: ExpectedFile, dest_dir: str | os.PathLike[str]
     ) -> Path:
         urls = file_urls(page.url, expected.url, self.mirrors)
-        return fetch_file(self._fetcher, expected, urls, Path(dest_dir), self.limits.file_max_bytes)
+        return fetch_file(
+            self._fetcher,
+            expected,
+            urls,
+            Path(dest_dir),
+            self.limits.file_max_bytes,
+            health=self.health,
+        )
 
 
 def _form_file(form: str) -> str:

@@ -51,6 +51,7 @@ from .errors import (
     NotListedError,
     SetupError,
 )
+from .health import MirrorHealth
 from .index import Client, VerifiedPage
 from .limits import Limits
 from .proxy_files import VerifiedFiles
@@ -167,20 +168,17 @@ class ProxyApp:
             "Requests answered, by route and status.",
             ["route", "status"],
         )
-        self._refused = self.registry.counter(
-            "tuf_pypi_proxy_verification_failures_total",
-            "Data refused because it failed verification, by kind of attack it looks like.",
-            ["kind"],
-        )
         self._refreshes = self.registry.counter(
             "tuf_pypi_proxy_refreshes_total", "TUF metadata refreshes, by result.", ["result"]
         )
 
     def refreshed(self, failure: ClientError | None) -> None:
-        """Told of every refresh (see :class:`ViewRotation`): count it, log a failure."""
+        """Told of every refresh (see :class:`ViewRotation`): count it, log a failure.
+
+        Each mirror's failure was logged and counted as it happened (:mod:`.health`).
+        """
         self._refreshes.inc(result="ok" if failure is None else "failed")
         if failure is not None:
-            self._count_refused(failure)
             _log.warning("refresh failed: %s", describe_failure(failure)[1])
 
     def respond(self, target: str, headers: Headers) -> Response:
@@ -300,22 +298,16 @@ class ProxyApp:
         *,
         counted: bool = False,
     ) -> Response:
-        """The error answer for ``exc``; counted and logged unless ``counted`` already.
+        """The error answer for ``exc``; logged unless ``counted`` already.
 
         A failed refresh is answered for every request until the next try, but it was
-        one event: :meth:`refreshed` counted and logged it.
+        one event: :meth:`refreshed` logged it. Each mirror's failure was logged and
+        counted where it happened (:mod:`.health`), even if another mirror then succeeded.
         """
         status, line = describe_failure(exc)
         if status != 404 and not counted:
-            self._count_refused(exc)
             _log.warning("refused %s: %s", what, line)
         return _error(status, line, extra)
-
-    def _count_refused(self, exc: ClientError) -> None:
-        errors = exc.errors if isinstance(exc, AllMirrorsFailedError) else (exc,)
-        for error in errors:
-            if error.attack:
-                self._refused.inc(kind=error.kind)
 
 
 def _renderer(project: str, representation: Representation) -> Callable[[VerifiedPage], bytes]:
@@ -408,7 +400,9 @@ class ProxyServer(ThreadingHTTPServer):
     of :class:`Client`; the cache also keeps verified files under ``proxy/files/``.
     A configuration the client refuses (bad root, mirror URL, unwritable cache) raises
     :class:`SetupError` here, before anything is served. Metadata is refreshed on the
-    first request, then every ``refresh_interval`` seconds.
+    first request, then every ``refresh_interval`` seconds. ``health`` (one per server
+    by default, with its metrics in ``registry``) outlives the per-refresh clients, so a
+    mirror found down stays remembered, and :attr:`health` lists every refused answer.
 
     Run :meth:`serve_forever` (and :meth:`shutdown` from another thread), or
     :meth:`start` for a background thread; :meth:`close` drains and releases it.
@@ -429,18 +423,21 @@ class ProxyServer(ThreadingHTTPServer):
         refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
         limits: Limits | None = None,
         registry: Registry | None = None,
+        health: MirrorHealth | None = None,
     ) -> None:
         self.mirrors = tuple(mirrors)
         self.root = root if isinstance(root, bytes) else _read_root(root)
         self.cache_dir = Path(cache_dir)
         self.limits = limits
+        self.registry = registry or Registry()
+        self.health = health or MirrorHealth(self.mirrors, registry=self.registry)
         first = [self._open_client()]  # checks the configuration now
         views = ViewRotation(
             lambda: first.pop() if first else self._open_client(),
             refresh_interval,
             on_refresh=lambda failure: self.app.refreshed(failure),
         )
-        self.app = ProxyApp(views, VerifiedFiles(self.cache_dir / "proxy" / "files"), registry)
+        self.app = ProxyApp(views, VerifiedFiles(self.cache_dir / "proxy" / "files"), self.registry)
         self._active = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -507,6 +504,7 @@ class ProxyServer(ThreadingHTTPServer):
             self.cache_dir,
             limits=self.limits,
             user_agent=f"tuf-pypi-proxy/{__version__}",
+            health=self.health,
         )
 
     def __enter__(self) -> ProxyServer:

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from .. import layout
-from ..client import Client, ClientError, Limits, VerifiedPage
+from ..client import AllMirrorsFailedError, Client, ClientError, Limits, VerifiedPage
 from ..client.cache import default_cache_dir
+from ..client.health import Refusal
 from ..pages import FileLink
 from ._common import (
     EXIT_FAILED,
@@ -113,7 +114,9 @@ def download(
 
     The project's page is verified through TUF from --root; each file must match
     the sha256 (and size) the verified page gives. With --filename, REQUIREMENT
-    may be just NAME. Failures on one mirror move on to the next. Exits 0 only
+    may be just NAME. Failures on one mirror move on to the next; each one is
+    still reported (a WARNING line on stderr for a refused answer; "refused" in
+    --json), even when another mirror then served the right bytes. Exits 0 only
     when every file was verified; 1 otherwise, with one line per failure.
     """
     name, version = _parse_requirement(requirement, filename)
@@ -128,10 +131,12 @@ def download(
             raise ClientError(f"{page.target_path}: no files of {page.project} {version}")
         done: list[dict[str, object]] = []
         failed: list[dict[str, object]] = []
+        errors: list[ClientError] = []
         for link in links:
             try:
                 path = client.download(page, link, dest)
             except ClientError as exc:
+                errors.append(exc)
                 failed.append({"filename": link.filename, "error": str(exc), "kind": exc.kind})
                 if not as_json:  # the message names the file
                     click.echo(f"error: {exc}", err=True)
@@ -139,10 +144,27 @@ def download(
             done.append({"filename": link.filename, "path": str(path), "sha256": link.sha256})
             if not as_json:
                 click.echo(f"verified {path}")
+        refusals = client.refusals
+    refused = [refusal.as_dict() for refusal in refusals]
+    if not as_json:
+        _warn_hidden(refusals, errors)
     if as_json:
-        echo_json({"ok": not failed, "downloaded": done, "failed": failed})
+        echo_json({"ok": not failed, "downloaded": done, "failed": failed, "refused": refused})
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def _warn_hidden(refusals: list[Refusal], errors: list[ClientError]) -> None:
+    """A warning line for each refused answer that failover hid (the errors show theirs)."""
+    shown = {
+        id(error)
+        for exc in errors
+        if isinstance(exc, AllMirrorsFailedError)
+        for error in exc.errors
+    }
+    for refusal in refusals:
+        if refusal.attack and id(refusal.error) not in shown:
+            click.echo(f"warning: refused {refusal}", err=True)
 
 
 COMMANDS = [download]
