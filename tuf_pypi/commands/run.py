@@ -1,0 +1,266 @@
+"""``tuf-pypi run -- pip install ...``: one verified installer run, nothing to babysit.
+
+Starts the verifying proxy on a free loopback port (in this process, on a thread),
+points the wrapped command at it and only at it (:mod:`tuf_pypi.client.installers`),
+runs the command, stops the proxy, and exits with the command's exit code. When the
+command failed and the proxy refused something, it says after the command, in plain
+words, which page or file was refused, by which mirror, and why: pip alone only says
+"No matching distribution found" for a refused page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..client import Limits, SetupError
+from ..client.cache import default_cache_dir
+from ..client.config import Config, config_files, load_config
+from ..client.health import DEFAULT_BUDGET, MirrorHealth
+from ..client.installers import bypassing_arguments, installer_environment
+from ..client.proxy import ProxyServer, Response
+from ._common import EXIT_FAILED, fail_cleanly
+
+__all__ = ["COMMANDS", "Settings", "resolve_settings"]
+
+_PREFIX = "tuf-pypi run:"
+_REFUSED_STATUSES = (424, 503, 500)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``run`` uses, from the options, then the configuration files."""
+
+    mirrors: tuple[str, ...]
+    root: Path
+    cache: Path | None
+    timeout: float
+    total_timeout: float
+    cache_max_size: int | None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_settings(
+    mirrors: Sequence[str],
+    root: Path | None,
+    config: Config,
+    *,
+    cache: Path | None = None,
+    timeout: float | None = None,
+    total_timeout: float | None = None,
+    cache_max_size: int | None = None,
+) -> Settings:
+    """Options win over the files; mirrors and a root are required from one or the other."""
+    notes = []
+    chosen_mirrors = tuple(mirrors) or config.mirrors
+    if not chosen_mirrors:
+        raise SetupError(
+            "no mirror: give --mirror URL, or set mirrors in a tuf-pypi.toml (docs/proxy.md)"
+        )
+    if not mirrors:
+        notes.append(f"mirrors from {config.origin['mirrors']}")
+    chosen_root = root or config.root
+    if chosen_root is None:
+        raise SetupError(
+            "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml (docs/proxy.md)"
+        )
+    if root is None:
+        notes.append(f"pinned root {chosen_root} from {config.origin['root']}")
+    return Settings(
+        mirrors=chosen_mirrors,
+        root=chosen_root,
+        cache=cache or config.cache,
+        timeout=timeout or config.timeout or 30.0,
+        total_timeout=total_timeout or config.total_timeout or DEFAULT_BUDGET,
+        cache_max_size=cache_max_size or config.cache_max_size,
+        notes=tuple(notes),
+    )
+
+
+class _Answers:
+    """The proxy's app, recording every page or file it refused (for the summary)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self.refused: list[tuple[str, Response]] = []
+        self._lock = threading.Lock()
+
+    def respond(self, target: str, headers: Any) -> Response:
+        response = self._app.respond(target, headers)
+        if response.status in _REFUSED_STATUSES:
+            with self._lock:
+                self.refused.append((target, response))
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--mirror",
+    "mirrors",
+    metavar="URL",
+    multiple=True,
+    help="Base URL of an untrusted copy of the index; repeat for failover. "
+    "Default: mirrors from the configuration file.",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The pinned trusted root.json. Default: root from the configuration file.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="TUF_PYPI_CONFIG",
+    help="Read only this configuration file. Default: the nearest tuf-pypi.toml, then "
+    "~/.config/tuf-pypi/tuf-pypi.toml, then /etc/tuf-pypi/tuf-pypi.toml. "
+    "[env TUF_PYPI_CONFIG]",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TUF_PYPI_CACHE",
+    help="Trusted metadata and verified files. Default: ~/.cache/tuf-pypi/<hash of the "
+    "root> (private to the user). [env TUF_PYPI_CACHE]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait to connect to a mirror, and between reads. [default: 30]",
+)
+@click.option(
+    "--total-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds one request may spend across mirrors before no further mirror is "
+    "tried. [default: 60]",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every proxy request (to stderr).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@fail_cleanly
+def run(
+    mirrors: tuple[str, ...],
+    root: Path | None,
+    config_file: Path | None,
+    cache: Path | None,
+    timeout: float | None,
+    total_timeout: float | None,
+    verbose: bool,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND (pip, uv, ...) with a verifying proxy as its only index.
+
+    Starts the proxy on a free loopback port, points COMMAND at it through its
+    environment (PIP_INDEX_URL, UV_DEFAULT_INDEX, ...), overriding any other index
+    or find-links from pip's and uv's configuration (each override is printed), and
+    stops the proxy when COMMAND ends. Exits with COMMAND's exit code; if it failed
+    and the proxy refused a page or file, says which, from which mirror, and why.
+
+    \b
+    Examples:
+      tuf-pypi run --mirror https://mirror.example/ --root root.json -- pip install requests
+      tuf-pypi run -- uv pip install requests      # mirrors and root from tuf-pypi.toml
+      tuf-pypi run -- uv sync
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format=f"{_PREFIX} %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    settings = resolve_settings(
+        mirrors,
+        root,
+        load_config(config_files(config_file)),
+        cache=cache,
+        timeout=timeout,
+        total_timeout=total_timeout,
+    )
+    for note in settings.notes:
+        click.echo(f"{_PREFIX} {note}", err=True)
+    sys.exit(_run(settings, list(command)))
+
+
+def _run(settings: Settings, command: list[str]) -> int:
+    root_bytes = _read_root(settings.root)
+    limits = Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout)
+    health = MirrorHealth(settings.mirrors, budget=settings.total_timeout)
+    server = ProxyServer(
+        settings.mirrors,
+        root_bytes,
+        settings.cache or default_cache_dir(root_bytes),
+        port=0,
+        limits=limits,
+        health=health,
+    )
+    answers = _Answers(server.app)
+    server.app = answers  # type: ignore[assignment]
+    with server.start(), tempfile.TemporaryDirectory(prefix="tuf-pypi-run-") as empty:
+        env, notes = installer_environment(server.url, Path(empty), os.environ, Path.cwd())
+        for note in notes:
+            click.echo(f"{_PREFIX} {note}: only the verifying proxy is used", err=True)
+        for arg in bypassing_arguments(command):
+            click.echo(
+                f"{_PREFIX} WARNING: the command itself names another index or location "
+                f"({arg}): what the installer gets from there is NOT verified",
+                err=True,
+            )
+        try:
+            code = subprocess.call(command, env=env)
+        except OSError as exc:
+            click.echo(f"error: cannot run {command[0]}: {exc.strerror or exc}", err=True)
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            code = 130
+    if code != 0:
+        _explain(answers.refused)
+    attacks = [r for r in health.refusals if r.attack]
+    if code == 0 and attacks:
+        click.echo(
+            f"{_PREFIX} the command succeeded, but {len(attacks)} answer(s) from a mirror "
+            "were refused and fetched from another mirror (see the warnings above)",
+            err=True,
+        )
+    return code
+
+
+def _explain(refused: list[tuple[str, Response]]) -> None:
+    """Say which pages and files the proxy refused, once each."""
+    seen: set[str] = set()
+    for target, response in refused:
+        if target in seen:
+            continue
+        seen.add(target)
+        what = _what(target)
+        reason = response.reason or response.body.decode(errors="replace").strip()
+        click.echo(f"{_PREFIX} refused {what}: {reason}", err=True)
+
+
+def _what(target: str) -> str:
+    path = target.split("?", 1)[0]
+    if path.startswith("/simple/"):
+        return f"the page of {path.removeprefix('/simple/').strip('/')}"
+    if path.startswith("/files/"):
+        return f"the file {path.rsplit('/', 1)[-1]}"
+    return path
+
+
+def _read_root(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SetupError(f"cannot read the pinned root {path}: {exc}") from exc
+
+
+COMMANDS = [run]
