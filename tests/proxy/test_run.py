@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.repos import Index
-from tests.client.server import MirrorServer, replace
+from tests.client.server import MirrorServer
 
 from .helpers import installed, output, uv_binary
 from .test_attacks import Serve, tampered_page, tampered_wheel
@@ -69,7 +69,10 @@ def write_config(directory: Path, mirrors: list[MirrorServer], root: Path, cache
 def test_exit_code_and_environment(
     mirror: MirrorServer, root_file: Path, home: Path, tmp_path: Path
 ) -> None:
-    script = "import os, sys; print(os.environ['PIP_INDEX_URL'], os.environ['UV_DEFAULT_INDEX']); sys.exit(7)"
+    script = (
+        "import os, sys; print(os.environ['PIP_INDEX_URL'], os.environ['UV_DEFAULT_INDEX']); "
+        "sys.exit(7)"
+    )
     result = tuf_pypi_run(
         "--mirror", mirror.url, "--root", str(root_file), "--cache", str(tmp_path / "c"),
         "--", sys.executable, "-c", script, cwd=tmp_path, home=home,
@@ -168,8 +171,9 @@ def test_uv_with_an_extra_index_in_uv_toml_and_refusals(
     for attack, what in ((tampered_page, "the page of demo-app"), (tampered_wheel, "the file")):
         bad = attack(serve, base_index, newer_index).bad
         site = tmp_path / f"site-{attack.__name__}"
+        cache = ["--cache", str(tmp_path / attack.__name__)]
         result = tuf_pypi_run(
-            "--mirror", bad.url, "--root", str(root_file), "--cache", str(tmp_path / attack.__name__),
+            "--mirror", bad.url, "--root", str(root_file), *cache,
             "--", *uv, "--target", str(site), "demo-app", cwd=tmp_path, home=home,
         )  # fmt: skip
         assert result.returncode != 0, output(result)

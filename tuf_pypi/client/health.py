@@ -200,7 +200,8 @@ class MirrorHealth:
         now = self._clock()
         with self._lock:
             retry = [self._retry_at(self.mirror_of(url(item))) for item in items]
-        ranked = sorted(range(len(items)), key=lambda i: (retry[i] > now, retry[i], i))
+        waits = [at if at > now else 0.0 for at in retry]  # 0: up (again)
+        ranked = sorted(range(len(items)), key=lambda i: (waits[i], i))
         return [items[i] for i in ranked]
 
     def attempt(self, what: str, items: Sequence[T], url: Callable[[T], str] = str) -> Attempt[T]:
