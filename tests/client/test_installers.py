@@ -1,0 +1,73 @@
+"""What ``tuf-pypi run`` finds in pip's and uv's configuration layers and overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuf_pypi.client.installers import (
+    bypassing_arguments,
+    installer_environment,
+    pip_settings,
+    uv_settings,
+)
+
+
+def test_pip_layers_user_site_and_env_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    user = home / ".config" / "pip" / "pip.conf"
+    user.parent.mkdir(parents=True)
+    user.write_text("[global]\nextra_index_url = https://a.example/simple/\n  https://b/\n")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "pip.conf").write_text("[install]\nfind-links = /wheels\n")
+    env_file = tmp_path / "env.conf"
+    env_file.write_text("[download]\nindex-url = https://c.example/simple/\ntimeout = 3\n")
+    environ = {
+        "HOME": str(home),
+        "VIRTUAL_ENV": str(venv),
+        "PIP_CONFIG_FILE": str(env_file),
+        "XDG_CONFIG_DIRS": str(tmp_path / "none"),
+    }
+    found = {(s.key, s.value, s.source) for s in pip_settings(environ)}
+    assert {
+        ("extra-index-url", "https://a.example/simple/ https://b/", f"{user} [global]"),
+        ("find-links", "/wheels", f"{venv / 'pip.conf'} [install]"),
+        ("index-url", "https://c.example/simple/", f"{env_file} [download]"),
+    } <= found
+
+
+def test_uv_project_and_user_layers(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[[tool.uv.index]]\nname = "corp"\nurl = "https://corp/simple/"\n'
+    )
+    config = tmp_path / "xdg"
+    (config / "uv").mkdir(parents=True)
+    (config / "uv" / "uv.toml").write_text('[pip]\nextra-index-url = ["https://u/simple/"]\n')
+    environ = {"XDG_CONFIG_HOME": str(config), "XDG_CONFIG_DIRS": str(tmp_path / "none")}
+    found = [(s.key, s.value) for s in uv_settings(environ, project / "src")]
+    assert ("index", "https://corp/simple/") in found
+    assert ("pip.extra-index-url", "https://u/simple/") in found
+
+
+def test_environment_overrides_and_says_so(tmp_path: Path) -> None:
+    environ = {
+        "PIP_EXTRA_INDEX_URL": "https://evil/simple/",
+        "UV_INDEX": "https://evil2/simple/",
+        "PATH": "/bin",
+        "XDG_CONFIG_DIRS": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
+    env, notes = installer_environment("http://127.0.0.1:1/simple/", tmp_path, environ, tmp_path)
+    assert env["PIP_INDEX_URL"] == env["PIP_EXTRA_INDEX_URL"] == "http://127.0.0.1:1/simple/"
+    assert env["UV_DEFAULT_INDEX"] == "http://127.0.0.1:1/simple/" and "UV_INDEX" not in env
+    assert env["PIP_FIND_LINKS"] == str(tmp_path)
+    assert env["PATH"] == "/bin" and "127.0.0.1" in env["no_proxy"]
+    assert "ignoring PIP_EXTRA_INDEX_URL=https://evil/simple/ from the environment" in notes
+    assert "ignoring UV_INDEX=https://evil2/simple/ from the environment" in notes
+
+
+def test_command_line_bypasses_are_found() -> None:
+    command = ["pip", "install", "--extra-index-url=https://x/", "-f", "/w", "-r", "req.txt"]
+    assert bypassing_arguments(command) == ["--extra-index-url=https://x/", "-f"]
