@@ -81,13 +81,22 @@ def test_bad_root_is_one_line_and_exit_1(tmp_path: Path, mirror: MirrorServer) -
     assert "Traceback" not in result.stderr
 
 
-def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path) -> None:
+@pytest.mark.parametrize("other", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "any"])
+def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path, other: str) -> None:
+    """Another program on the port (on loopback, or on every address): a clear error,
+    and nothing is sent to it."""
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind((other, 0))
         taken.listen()
         port = taken.getsockname()[1]
         args = ["proxy", "--mirror", mirror.url, "--root", str(root_file)]
         args += ["--cache", str(tmp_path / "cache"), "--port", str(port)]
         result = CliRunner().invoke(main, args)
+        taken.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            taken.accept()  # the proxy never connected to it
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert f"Another program is listening on port {port}" in result.output
+    assert "--port 0 picks a free one" in result.output

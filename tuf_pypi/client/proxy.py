@@ -44,6 +44,7 @@ from typing import Protocol
 from .. import __version__
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..metrics import Registry
+from .cache import CacheDir
 from .errors import (
     AllMirrorsFailedError,
     ClientError,
@@ -54,6 +55,7 @@ from .errors import (
 from .health import MirrorHealth
 from .index import Client, VerifiedPage
 from .limits import Limits
+from .proxy_cache import CacheBound
 from .proxy_files import VerifiedFiles
 from .proxy_negotiation import REPRESENTATIONS, Representation, negotiate
 from .proxy_pages import (
@@ -403,6 +405,7 @@ class ProxyServer(ThreadingHTTPServer):
     first request, then every ``refresh_interval`` seconds. ``health`` (one per server
     by default, with its metrics in ``registry``) outlives the per-refresh clients, so a
     mirror found down stays remembered, and :attr:`health` lists every refused answer.
+    ``cache_max_size`` (bytes) bounds the cached files and pages (:mod:`.proxy_cache`).
 
     Run :meth:`serve_forever` (and :meth:`shutdown` from another thread), or
     :meth:`start` for a background thread; :meth:`close` drains and releases it.
@@ -424,6 +427,7 @@ class ProxyServer(ThreadingHTTPServer):
         limits: Limits | None = None,
         registry: Registry | None = None,
         health: MirrorHealth | None = None,
+        cache_max_size: int | None = None,
     ) -> None:
         self.mirrors = tuple(mirrors)
         self.root = root if isinstance(root, bytes) else _read_root(root)
@@ -437,7 +441,12 @@ class ProxyServer(ThreadingHTTPServer):
             refresh_interval,
             on_refresh=lambda failure: self.app.refreshed(failure),
         )
-        self.app = ProxyApp(views, VerifiedFiles(self.cache_dir / "proxy" / "files"), self.registry)
+        files_dir = self.cache_dir / "proxy" / "files"
+        bound = None
+        if cache_max_size is not None:
+            pages_dir = CacheDir(self.cache_dir).pages_dir
+            bound = CacheBound(files_dir, pages_dir, cache_max_size, registry=self.registry)
+        self.app = ProxyApp(views, VerifiedFiles(files_dir, bound), self.registry)
         self._active = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None

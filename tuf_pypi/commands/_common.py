@@ -164,3 +164,37 @@ def open_publisher(
         wait_for_lock=wait,
         link_copies=link_copies,
     )
+
+
+class Size(click.ParamType):
+    """``500MB``, ``2GiB``, ``1.5G`` or a number of bytes (see ``client.config.parse_size``)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        from ..client.config import parse_size
+
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = Size()
+
+cache_max_size_option = click.option(
+    "--cache-max-size",
+    type=SIZE,
+    help="Bound the cached files and pages (e.g. 2GiB): the least recently used files "
+    "are deleted first, then page copies; the trusted metadata never is. Default: no bound.",
+)
+
+total_timeout_option = click.option(
+    "--total-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds one request may spend across mirrors: once over, no further mirror is "
+    "tried (the one in progress is bounded by --timeout). Mirrors that are down or hung "
+    "are remembered and tried last for a while.",
+)

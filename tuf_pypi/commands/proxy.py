@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -14,8 +15,17 @@ import click
 
 from ..client import Limits
 from ..client.cache import default_cache_dir
+from ..client.health import MirrorHealth
 from ..client.proxy import ProxyServer
-from ._common import DURATION, fail_cleanly, mirrors_option, pinned_root_option
+from ..metrics import Registry
+from ._common import (
+    DURATION,
+    cache_max_size_option,
+    fail_cleanly,
+    mirrors_option,
+    pinned_root_option,
+    total_timeout_option,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -60,6 +70,8 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     show_default=True,
     help="Seconds to wait to connect to a mirror, and between reads, before trying the next.",
 )
+@total_timeout_option
+@cache_max_size_option
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (to stderr).")
 @fail_cleanly
 def proxy(
@@ -70,6 +82,8 @@ def proxy(
     cache: Path | None,
     refresh_interval: timedelta,
     timeout: float,
+    total_timeout: float,
+    cache_max_size: int | None,
     verbose: bool,
 ) -> None:
     """Serve a simple repository API on HOST:PORT built only from verified data.
@@ -97,6 +111,7 @@ def proxy(
         stream=sys.stderr,
     )
     root_bytes = root.read_bytes()
+    registry = Registry()
     try:
         server = ProxyServer(
             mirrors,
@@ -106,9 +121,18 @@ def proxy(
             port=port,
             refresh_interval=interval,
             limits=Limits(connect_timeout=timeout, read_timeout=timeout),
+            cache_max_size=cache_max_size,
+            registry=registry,
+            health=MirrorHealth(mirrors, registry=registry, budget=total_timeout),
         )
     except OSError as exc:  # the address is in use, or not ours
         message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        if exc.errno == errno.EADDRINUSE:
+            message += (
+                f". Another program is listening on port {port} (nothing was sent to it): "
+                "stop it, or choose another port with --port (--port 0 picks a free one "
+                "and prints the URL)"
+            )
         raise click.ClickException(message) from None
     click.echo(f"Serving the verified index at {server.url}")
     click.echo(f"  pip install --index-url {server.url} PACKAGE")

@@ -29,7 +29,7 @@ from ..client.config import Config, config_files, load_config
 from ..client.health import DEFAULT_BUDGET, MirrorHealth
 from ..client.installers import bypassing_arguments, installer_environment
 from ..client.proxy import ProxyServer, Response
-from ._common import EXIT_FAILED, fail_cleanly
+from ._common import EXIT_FAILED, cache_max_size_option, fail_cleanly
 
 __all__ = ["COMMANDS", "Settings", "resolve_settings"]
 
@@ -147,6 +147,7 @@ class _Answers:
     help="Seconds one request may spend across mirrors before no further mirror is "
     "tried. [default: 60]",
 )
+@cache_max_size_option
 @click.option("-v", "--verbose", is_flag=True, help="Log every proxy request (to stderr).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @fail_cleanly
@@ -157,6 +158,7 @@ def run(
     cache: Path | None,
     timeout: float | None,
     total_timeout: float | None,
+    cache_max_size: int | None,
     verbose: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -186,6 +188,7 @@ def run(
         cache=cache,
         timeout=timeout,
         total_timeout=total_timeout,
+        cache_max_size=cache_max_size,
     )
     for note in settings.notes:
         click.echo(f"{_PREFIX} {note}", err=True)
@@ -203,6 +206,7 @@ def _run(settings: Settings, command: list[str]) -> int:
         port=0,
         limits=limits,
         health=health,
+        cache_max_size=settings.cache_max_size,
     )
     answers = _Answers(server.app)
     server.app = answers  # type: ignore[assignment]
