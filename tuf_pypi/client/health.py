@@ -85,7 +85,8 @@ class Refusal:
 
     def __str__(self) -> str:
         label = f"attack class: {self.kind}" if self.attack else self.kind
-        return f"mirror {self.mirror}: {self.what}: {self.reason} ({label})"
+        reason = self.reason.removeprefix(f"{self.what}: ")  # errors often start with it
+        return f"mirror {self.mirror}: {self.what}: {reason} ({label})"
 
 
 @dataclass
