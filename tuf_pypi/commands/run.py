@@ -30,6 +30,7 @@ from ..client.health import DEFAULT_BUDGET, MirrorHealth
 from ..client.installers import bypassing_arguments, installer_environment
 from ..client.proxy import ProxyServer, Response
 from ._common import EXIT_FAILED, cache_max_size_option, fail_cleanly
+from .proxy import warm_up
 
 __all__ = ["COMMANDS", "Settings", "resolve_settings"]
 
@@ -211,6 +212,7 @@ def _run(settings: Settings, command: list[str]) -> int:
     answers = _Answers(server.app)
     server.app = answers  # type: ignore[assignment]
     with server.start(), tempfile.TemporaryDirectory(prefix="tuf-pypi-run-") as empty:
+        warm_up(server)
         env, notes = installer_environment(server.url, Path(empty), os.environ, Path.cwd())
         for note in notes:
             click.echo(f"{_PREFIX} {note}: only the verifying proxy is used", err=True)
