@@ -20,8 +20,9 @@ demo-app`` three ways, alternating, ``--rounds`` times each:
 
 Prints the medians and the ratios to the mirror (goal: at most 1.3x), the same for the
 best time of each (on a shared machine, other jobs' load lands on random rounds: the
-best of several is the steadier comparison), then one JSON line. With ``--uv``, does the same with ``uv pip install`` (much faster than pip, so
-the proxy's share is larger). Everything runs on 127.0.0.1.
+best of several is the steadier comparison), then one JSON line. With ``--uv``, does
+the same with ``uv pip install`` (much faster than pip, so the proxy's share is larger).
+Everything runs on 127.0.0.1.
 """
 
 from __future__ import annotations
