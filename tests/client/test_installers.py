@@ -71,3 +71,18 @@ def test_environment_overrides_and_says_so(tmp_path: Path) -> None:
 def test_command_line_bypasses_are_found() -> None:
     command = ["pip", "install", "--extra-index-url=https://x/", "-f", "/w", "-r", "req.txt"]
     assert bypassing_arguments(command) == ["--extra-index-url=https://x/", "-f"]
+
+
+def test_a_uv_config_file_from_the_environment_is_the_one_checked(tmp_path: Path) -> None:
+    """UV_CONFIG_FILE replaces uv's discovery, so it is the file checked; naming an index,
+    it is dropped (uv reads it even with UV_NO_CONFIG) and uv's configuration is off.
+    Without indexes it is kept (dropping it would let uv discover files nobody checked)."""
+    chosen = tmp_path / "ci-uv.toml"
+    chosen.write_text('index-url = "https://ci.example/simple/"\n')
+    environ = {"UV_CONFIG_FILE": str(chosen), "HOME": str(tmp_path)}
+    env, notes = installer_environment("http://127.0.0.1:1/simple/", tmp_path, environ, tmp_path)
+    assert "UV_CONFIG_FILE" not in env and env["UV_NO_CONFIG"] == "1"
+    assert f"overriding uv: index-url = https://ci.example/simple/ (from {chosen})" in notes
+    chosen.write_text('cache-dir = "/tmp/uv"\n')
+    env, notes = installer_environment("http://127.0.0.1:1/simple/", tmp_path, environ, tmp_path)
+    assert env["UV_CONFIG_FILE"] == str(chosen) and "UV_NO_CONFIG" not in env

@@ -15,7 +15,9 @@ in a project) makes it install from there *unverified*, next to the proxy. So
   all of its configuration files for this command; said so). ``UV_DEFAULT_INDEX`` and
   ``UV_INDEX_URL`` name the proxy.
 * ``PIP_*``/``UV_*`` index variables of the caller's environment are dropped, and
-  loopback is exempted from any HTTP proxy (``no_proxy``).
+  loopback is exempted from any HTTP proxy (``no_proxy``). ``UV_CONFIG_FILE`` is the
+  one file uv then reads, so it is the one checked, and dropped if it names an index
+  (uv reads it even with ``UV_NO_CONFIG``).
 
 Every override is returned as a line to show the user: nothing is silent. Options on
 the command line itself (``--extra-index-url``, ``-f``, ``--index``) are the user's
@@ -51,8 +53,6 @@ _UV_ENV = (
     "UV_EXTRA_INDEX_URL",
     "UV_FIND_LINKS",
     "UV_NO_INDEX",
-    "UV_CONFIG_FILE",
-    "UV_NO_CONFIG",
 )
 #: Command-line options that name an index or a location of files.
 _BYPASS_OPTIONS = (
@@ -142,6 +142,7 @@ def installer_environment(
         notes += [f"overriding {s}" for s in uv_found]
         notes.append("uv: ignoring its configuration files for this command (UV_NO_CONFIG=1)")
         env["UV_NO_CONFIG"] = "1"
+        env.pop("UV_CONFIG_FILE", None)  # uv would read it even with UV_NO_CONFIG
     env.update(
         PIP_INDEX_URL=index_url,
         PIP_EXTRA_INDEX_URL=index_url,
