@@ -183,6 +183,18 @@ def test_uv_with_an_extra_index_in_uv_toml_and_refusals(
         assert bad.url in last and "[tampered]" in last
 
 
+def test_a_signal_that_ends_the_command_is_its_exit_code(
+    mirror: MirrorServer, root_file: Path, home: Path, tmp_path: Path
+) -> None:
+    """SIGTERM to run reaches the command; run exits 128 + 15, as a shell would."""
+    script = "import os, signal; os.kill(os.getppid(), signal.SIGTERM); import time; time.sleep(30)"
+    result = tuf_pypi_run(
+        "--mirror", mirror.url, "--root", str(root_file), "--cache", str(tmp_path / "c"),
+        "--", sys.executable, "-c", script, cwd=tmp_path, home=home,
+    )  # fmt: skip
+    assert result.returncode == 128 + 15, output(result)
+
+
 def test_missing_mirror_or_root_is_one_clear_error(home: Path, tmp_path: Path) -> None:
     result = tuf_pypi_run("--", "true", cwd=tmp_path, home=home)
     assert result.returncode == 1

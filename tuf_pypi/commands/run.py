@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -223,12 +224,10 @@ def _run(settings: Settings, command: list[str]) -> int:
                 err=True,
             )
         try:
-            code = subprocess.call(command, env=env)
+            code = _call(command, env)
         except OSError as exc:
             click.echo(f"error: cannot run {command[0]}: {exc.strerror or exc}", err=True)
             return EXIT_FAILED
-        except KeyboardInterrupt:
-            code = 130
     if code != 0:
         _explain(answers.refused)
     attacks = [r for r in health.refusals if r.attack]
@@ -239,6 +238,27 @@ def _run(settings: Settings, command: list[str]) -> int:
             err=True,
         )
     return code
+
+
+def _call(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` to its end; its exit code (128 + N if signal N ended it).
+
+    Ctrl-C reaches the command too (same terminal process group): the command decides
+    what to do with it, and the proxy keeps serving until it exits. SIGTERM sent to
+    ``run`` is passed on to the command.
+    """
+    child = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+    try:
+        while True:
+            try:
+                code = child.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # the command got the same SIGINT; wait for it to finish
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 128 - code if code < 0 else code
 
 
 def _explain(refused: list[tuple[str, Response]]) -> None:
