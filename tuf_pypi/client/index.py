@@ -10,7 +10,7 @@ the next, and nothing unverified ever reaches the caller or the cache.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +132,12 @@ class Client:
     def refresh(self) -> None:
         """Refresh the TUF metadata now rather than on first use (at most once)."""
         self._updater.refresh()
+
+    def preload(self, target_paths: Iterable[str]) -> None:
+        """Look these page targets up now, loading the metadata (bins) that lists them,
+        so later :meth:`page` calls need no metadata download (:mod:`.prefetch`)."""
+        for target_path in target_paths:
+            self._updater.lookup(target_path)
 
     def page(self, project: str, form: str | None = None) -> VerifiedPage:
         """The verified page of ``project`` (any spelling; it is normalized).

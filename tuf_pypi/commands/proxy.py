@@ -17,6 +17,7 @@ import click
 from ..client import ClientError, Limits
 from ..client.cache import default_cache_dir
 from ..client.health import MirrorHealth
+from ..client.prefetch import preload_bins
 from ..client.proxy import ProxyServer
 from ..metrics import Registry
 from ._common import (
@@ -148,14 +149,15 @@ def warm_up(server: ProxyServer) -> threading.Thread:
     """Refresh the TUF metadata now, in the background, instead of on the first request.
 
     The installer's first page then does not wait for the refresh (timestamp, snapshot,
-    targets, bins): it overlaps with the installer's own start-up (uv and pip spend
-    0.1 to 0.5 s before their first request). A failure is logged and counted as any
-    refresh is, and requests retry it as usual.
+    targets) nor, on an index of few bins, for its bin (:mod:`..client.prefetch`): it
+    overlaps with the installer's own start-up (uv and pip spend 0.1 to 0.5 s before
+    their first request). A failure is logged and counted as any refresh is, and
+    requests retry it as usual.
     """
 
     def refresh() -> None:
         with contextlib.suppress(ClientError):
-            server.view()
+            preload_bins(server.view().client)
 
     thread = threading.Thread(target=refresh, name="proxy-warm-up", daemon=True)
     thread.start()
