@@ -199,3 +199,44 @@ def test_missing_mirror_or_root_is_one_clear_error(home: Path, tmp_path: Path) -
     result = tuf_pypi_run("--", "true", cwd=tmp_path, home=home)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: no mirror: give --mirror")
+
+
+def test_uv_sync_with_a_project_index_and_pip_download(
+    mirror: MirrorServer,
+    evil: MirrorServer,
+    root_file: Path,
+    home: Path,
+    tmp_path: Path,
+    base_index: Index,
+) -> None:
+    """``uv sync`` in a project whose pyproject.toml names its own index: that index is
+    switched off (said so) and the project installs through the proxy; ``pip download``
+    gets verified files."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.8"\n'
+        'dependencies = ["demo-app"]\n'
+        f'[[tool.uv.index]]\nname = "other"\nurl = "{evil.url}simple/"\n'
+    )
+    write_config(project, [mirror], root_file, tmp_path / "cache")
+    synced = tuf_pypi_run(
+        "--", uv_binary(), "sync", "--no-cache", "--no-install-project", "--python", sys.executable,
+        cwd=project, home=home,
+    )  # fmt: skip
+    assert synced.returncode == 0, output(synced)
+    assert evil.requests == []
+    assert f"overriding uv: index = {evil.url}simple/ (from {project / 'pyproject.toml'})" in (
+        synced.stderr
+    )
+    site = list((project / ".venv" / "lib").glob("python*/site-packages"))
+    assert site and {"demo_app-1.1", "demo_lib-1.0", "demo_core-1.0"} <= installed(site[0])
+
+    wheels = tmp_path / "wheels"
+    downloaded = tuf_pypi_run(
+        "--", *PIP, "download", "--no-deps", "-d", str(wheels), "demo-core==1.0",
+        cwd=project, home=home,
+    )  # fmt: skip
+    assert downloaded.returncode == 0, output(downloaded)
+    wheel = wheels / "demo_core-1.0-py3-none-any.whl"
+    assert wheel.read_bytes() == base_index.wheel("demo-core")[1]
