@@ -110,3 +110,24 @@ def test_release_of_parses_wheel_and_sdist_names() -> None:
     assert release_of("demo_lib-2.0.zip") == ("demo-lib", "2.0")
     assert release_of("demo.exe") is None
     assert release_of("broken.whl") is None
+
+
+def test_mirrors_and_root_from_a_configuration_file(
+    index: Index, serve: Serve, tmp_path: Path
+) -> None:
+    """``download`` (like ``proxy`` and ``run``) reads mirrors and the pinned root from a
+    tuf-pypi.toml; options still win over it."""
+    (tmp_path / "root.json").write_bytes(index.root_bytes)
+    config = tmp_path / "tuf-pypi.toml"
+    config.write_text(f'mirrors = ["{serve(index).url}"]\nroot = "root.json"\ntimeout = 2\n')
+    args = ["download", "--config", str(config), "--cache", str(tmp_path / "cache")]
+    result = CliRunner().invoke(main, [*args, "-d", str(tmp_path / "dl"), "demo-core==1.0"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl").exists()
+    runner = CliRunner(env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": None})
+    with runner.isolated_filesystem(temp_dir=tmp_path):  # no tuf-pypi.toml around
+        missing = runner.invoke(main, ["download", "--mirror", "http://x.example/", "x==1"])
+    assert missing.exit_code == 1
+    assert "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml" in (
+        missing.output
+    )

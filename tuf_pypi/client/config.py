@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,26 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from .errors import SetupError
+from .health import DEFAULT_BUDGET
 
-__all__ = ["CONFIG_ENV", "CONFIG_NAME", "Config", "config_files", "load_config", "parse_size"]
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_NAME",
+    "DEFAULT_TIMEOUT",
+    "Config",
+    "Settings",
+    "config_files",
+    "load_config",
+    "parse_size",
+    "resolve",
+]
 
 CONFIG_NAME = "tuf-pypi.toml"
 CONFIG_ENV = "TUF_PYPI_CONFIG"
 SYSTEM_CONFIG = Path("/etc/tuf-pypi") / CONFIG_NAME
+
+#: Seconds to connect to a mirror, and between reads, unless configured.
+DEFAULT_TIMEOUT = 30.0
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?", re.IGNORECASE)
 _NUMBER_KEYS = ("timeout", "total-timeout")
@@ -113,6 +127,56 @@ def load_config(files: list[Path]) -> Config:
         total_timeout=values.get("total-timeout"),
         cache_max_size=values.get("cache-max-size"),
         origin=origin,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a client command uses: its options, then the configuration files, then defaults."""
+
+    mirrors: tuple[str, ...]
+    root: Path
+    cache: Path | None
+    timeout: float
+    total_timeout: float
+    cache_max_size: int | None
+    notes: tuple[str, ...] = ()
+
+
+def resolve(
+    mirrors: Sequence[str],
+    root: Path | None,
+    config: Config,
+    *,
+    cache: Path | None = None,
+    timeout: float | None = None,
+    total_timeout: float | None = None,
+    cache_max_size: int | None = None,
+) -> Settings:
+    """Options win over the files; mirrors and a root are required from one or the other."""
+    notes = []
+    chosen_mirrors = tuple(mirrors) or config.mirrors
+    if not chosen_mirrors:
+        raise SetupError(
+            "no mirror: give --mirror URL, or set mirrors in a tuf-pypi.toml (docs/proxy.md)"
+        )
+    if not mirrors:
+        notes.append(f"mirrors from {config.origin['mirrors']}")
+    chosen_root = root or config.root
+    if chosen_root is None:
+        raise SetupError(
+            "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml (docs/proxy.md)"
+        )
+    if root is None:
+        notes.append(f"pinned root {chosen_root} from {config.origin['root']}")
+    return Settings(
+        mirrors=chosen_mirrors,
+        root=chosen_root,
+        cache=cache or config.cache,
+        timeout=timeout or config.timeout or DEFAULT_TIMEOUT,
+        total_timeout=total_timeout or config.total_timeout or DEFAULT_BUDGET,
+        cache_max_size=cache_max_size or config.cache_max_size,
+        notes=tuple(notes),
     )
 
 

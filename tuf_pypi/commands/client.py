@@ -10,16 +10,20 @@ import click
 from .. import layout
 from ..client import AllMirrorsFailedError, Client, ClientError, Limits, VerifiedPage
 from ..client.cache import default_cache_dir
-from ..client.health import Refusal
+from ..client.health import MirrorHealth, Refusal
 from ..pages import FileLink
 from ._common import (
     EXIT_FAILED,
     EXPECTED_ERRORS,
+    client_settings,
+    config_option,
     echo_json,
     fail_cleanly,
     json_option,
     mirrors_option,
     pinned_root_option,
+    read_root,
+    timeout_option,
 )
 
 __all__ = ["COMMANDS", "release_of"]
@@ -74,6 +78,7 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
 @click.command()
 @mirrors_option
 @pinned_root_option
+@config_option
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
@@ -90,23 +95,18 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
     help="Directory the verified files are written to.",
 )
 @click.option("--filename", metavar="FILE", help="Download only this file of the project's page.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait to connect, and between reads, before trying the next mirror.",
-)
+@timeout_option
 @json_option
 @click.argument("requirement")
 @fail_cleanly
 def download(
     mirrors: tuple[str, ...],
-    root: Path,
+    root: Path | None,
+    config_file: Path | None,
     cache: Path | None,
     dest: Path,
     filename: str | None,
-    timeout: float,
+    timeout: float | None,
     as_json: bool,
     requirement: str,
 ) -> None:
@@ -120,11 +120,12 @@ def download(
     when every file was verified; 1 otherwise, with one line per failure.
     """
     name, version = _parse_requirement(requirement, filename)
-    root_bytes = root.read_bytes()
-    limits = Limits(connect_timeout=timeout, read_timeout=timeout)
-    with Client(
-        mirrors, root_bytes, cache or default_cache_dir(root_bytes), limits=limits
-    ) as client:
+    settings = client_settings(mirrors, root, config_file, cache=cache, timeout=timeout)
+    root_bytes = read_root(settings.root)
+    limits = Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout)
+    health = MirrorHealth(settings.mirrors, budget=settings.total_timeout)
+    cache_dir = settings.cache or default_cache_dir(root_bytes)
+    with Client(settings.mirrors, root_bytes, cache_dir, limits=limits, health=health) as client:
         page = client.page(name)
         links = _select(page, version, filename)
         if not links:

@@ -23,9 +23,13 @@ from ..metrics import Registry
 from ._common import (
     DURATION,
     cache_max_size_option,
+    client_settings,
+    config_option,
     fail_cleanly,
     mirrors_option,
     pinned_root_option,
+    read_root,
+    timeout_option,
     total_timeout_option,
 )
 
@@ -37,6 +41,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @click.command()
 @mirrors_option
 @pinned_root_option
+@config_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -65,26 +70,21 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     help="How long one verified view of the index is served before the TUF metadata "
     "is refreshed (on the next request after it).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait to connect to a mirror, and between reads, before trying the next.",
-)
+@timeout_option
 @total_timeout_option
 @cache_max_size_option
 @click.option("-v", "--verbose", is_flag=True, help="Log every request (to stderr).")
 @fail_cleanly
 def proxy(
     mirrors: tuple[str, ...],
-    root: Path,
+    root: Path | None,
+    config_file: Path | None,
     host: str,
     port: int,
     cache: Path | None,
     refresh_interval: timedelta,
-    timeout: float,
-    total_timeout: float,
+    timeout: float | None,
+    total_timeout: float | None,
     cache_max_size: int | None,
     verbose: bool,
 ) -> None:
@@ -112,20 +112,31 @@ def proxy(
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    root_bytes = root.read_bytes()
+    settings = client_settings(
+        mirrors,
+        root,
+        config_file,
+        cache=cache,
+        timeout=timeout,
+        total_timeout=total_timeout,
+        cache_max_size=cache_max_size,
+    )
+    for note in settings.notes:
+        click.echo(f"tuf-pypi proxy: {note}", err=True)
+    root_bytes = read_root(settings.root)
     registry = Registry()
     try:
         server = ProxyServer(
-            mirrors,
+            settings.mirrors,
             root_bytes,
-            cache or default_cache_dir(root_bytes),
+            settings.cache or default_cache_dir(root_bytes),
             host=host,
             port=port,
             refresh_interval=interval,
-            limits=Limits(connect_timeout=timeout, read_timeout=timeout),
-            cache_max_size=cache_max_size,
+            limits=Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout),
+            cache_max_size=settings.cache_max_size,
             registry=registry,
-            health=MirrorHealth(mirrors, registry=registry, budget=total_timeout),
+            health=MirrorHealth(settings.mirrors, registry=registry, budget=settings.total_timeout),
         )
     except OSError as exc:  # the address is in use, or not ours
         message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"

@@ -17,76 +17,35 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..client import Limits, SetupError
+from ..client import Limits
 from ..client.cache import default_cache_dir
-from ..client.config import Config, config_files, load_config
-from ..client.health import DEFAULT_BUDGET, MirrorHealth
+from ..client.config import Settings
+from ..client.health import MirrorHealth
 from ..client.installers import bypassing_arguments, installer_environment
 from ..client.proxy import ProxyServer, Response
-from ._common import EXIT_FAILED, cache_max_size_option, fail_cleanly
+from ._common import (
+    EXIT_FAILED,
+    cache_max_size_option,
+    client_settings,
+    config_option,
+    fail_cleanly,
+    mirrors_option,
+    pinned_root_option,
+    read_root,
+    timeout_option,
+    total_timeout_option,
+)
 from .proxy import warm_up
 
-__all__ = ["COMMANDS", "Settings", "resolve_settings"]
+__all__ = ["COMMANDS"]
 
 _PREFIX = "tuf-pypi run:"
 _REFUSED_STATUSES = (424, 503, 500)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What ``run`` uses, from the options, then the configuration files."""
-
-    mirrors: tuple[str, ...]
-    root: Path
-    cache: Path | None
-    timeout: float
-    total_timeout: float
-    cache_max_size: int | None
-    notes: tuple[str, ...] = ()
-
-
-def resolve_settings(
-    mirrors: Sequence[str],
-    root: Path | None,
-    config: Config,
-    *,
-    cache: Path | None = None,
-    timeout: float | None = None,
-    total_timeout: float | None = None,
-    cache_max_size: int | None = None,
-) -> Settings:
-    """Options win over the files; mirrors and a root are required from one or the other."""
-    notes = []
-    chosen_mirrors = tuple(mirrors) or config.mirrors
-    if not chosen_mirrors:
-        raise SetupError(
-            "no mirror: give --mirror URL, or set mirrors in a tuf-pypi.toml (docs/proxy.md)"
-        )
-    if not mirrors:
-        notes.append(f"mirrors from {config.origin['mirrors']}")
-    chosen_root = root or config.root
-    if chosen_root is None:
-        raise SetupError(
-            "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml (docs/proxy.md)"
-        )
-    if root is None:
-        notes.append(f"pinned root {chosen_root} from {config.origin['root']}")
-    return Settings(
-        mirrors=chosen_mirrors,
-        root=chosen_root,
-        cache=cache or config.cache,
-        timeout=timeout or config.timeout or 30.0,
-        total_timeout=total_timeout or config.total_timeout or DEFAULT_BUDGET,
-        cache_max_size=cache_max_size or config.cache_max_size,
-        notes=tuple(notes),
-    )
 
 
 class _Answers:
@@ -109,28 +68,9 @@ class _Answers:
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option(
-    "--mirror",
-    "mirrors",
-    metavar="URL",
-    multiple=True,
-    help="Base URL of an untrusted copy of the index; repeat for failover. "
-    "Default: mirrors from the configuration file.",
-)
-@click.option(
-    "--root",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The pinned trusted root.json. Default: root from the configuration file.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CONFIG",
-    help="Read only this configuration file. Default: the nearest tuf-pypi.toml, then "
-    "~/.config/tuf-pypi/tuf-pypi.toml, then /etc/tuf-pypi/tuf-pypi.toml. "
-    "[env TUF_PYPI_CONFIG]",
-)
+@mirrors_option
+@pinned_root_option
+@config_option
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
@@ -138,17 +78,8 @@ class _Answers:
     help="Trusted metadata and verified files. Default: ~/.cache/tuf-pypi/<hash of the "
     "root> (private to the user). [env TUF_PYPI_CACHE]",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds to wait to connect to a mirror, and between reads. [default: 30]",
-)
-@click.option(
-    "--total-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds one request may spend across mirrors before no further mirror is "
-    "tried. [default: 60]",
-)
+@timeout_option
+@total_timeout_option
 @cache_max_size_option
 @click.option("-v", "--verbose", is_flag=True, help="Log every proxy request (to stderr).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -183,10 +114,10 @@ def run(
         format=f"{_PREFIX} %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    settings = resolve_settings(
+    settings = client_settings(
         mirrors,
         root,
-        load_config(config_files(config_file)),
+        config_file,
         cache=cache,
         timeout=timeout,
         total_timeout=total_timeout,
@@ -198,7 +129,7 @@ def run(
 
 
 def _run(settings: Settings, command: list[str]) -> int:
-    root_bytes = _read_root(settings.root)
+    root_bytes = read_root(settings.root)
     limits = Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout)
     health = MirrorHealth(settings.mirrors, budget=settings.total_timeout)
     server = ProxyServer(
@@ -280,13 +211,6 @@ def _what(target: str) -> str:
     if path.startswith("/files/"):
         return f"the file {path.rsplit('/', 1)[-1]}"
     return path
-
-
-def _read_root(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise SetupError(f"cannot read the pinned root {path}: {exc}") from exc
 
 
 COMMANDS = [run]
