@@ -113,7 +113,11 @@ def test_release_of_parses_wheel_and_sdist_names() -> None:
 
 
 def test_mirrors_and_root_from_a_configuration_file(
-    index: Index, serve: Serve, tmp_path: Path
+    index: Index,
+    serve: Serve,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``download`` (like ``proxy`` and ``run``) reads mirrors and the pinned root from a
     tuf-pypi.toml; options still win over it."""
@@ -124,9 +128,10 @@ def test_mirrors_and_root_from_a_configuration_file(
     result = CliRunner().invoke(main, [*args, "-d", str(tmp_path / "dl"), "demo-core==1.0"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl").exists()
-    runner = CliRunner(env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": None})
-    with runner.isolated_filesystem(temp_dir=tmp_path):  # no tuf-pypi.toml around
-        missing = runner.invoke(main, ["download", "--mirror", "http://x.example/", "x==1"])
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # no tuf-pypi.toml here or above
+    monkeypatch.chdir(elsewhere)
+    runner = CliRunner(env={"HOME": str(elsewhere), "XDG_CONFIG_HOME": None})
+    missing = runner.invoke(main, ["download", "--mirror", "http://x.example/", "x==1"])
     assert missing.exit_code == 1
     assert "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml" in (
         missing.output
