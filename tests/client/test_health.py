@@ -166,3 +166,16 @@ def test_total_time_across_mirrors_is_bounded(index: Index, tmp_path) -> None:
     kinds = [type(e) for e in excinfo.value.errors]
     assert kinds == [TooSlowError, TooSlowError, UnavailableError]
     assert "not tried" in str(excinfo.value.errors[2]) and "1.5s time budget" in str(excinfo.value)
+
+
+def test_credentials_in_mirror_urls_never_reach_logs_or_metrics(caplog) -> None:
+    secret = "https://ci:s3cret@mirror.example/"
+    registry = Registry()
+    health = MirrorHealth([secret], registry=registry)
+    with caplog.at_level(logging.INFO, logger="tuf_pypi"):
+        health.failed(secret + "simple/x/", TamperedError(f"{secret}simple/x/: bad"), "x")
+        health.failed(secret, UnavailableError(f"{secret}tuf/timestamp.json: refused"), "y")
+        health.succeeded(secret)
+    shown = [str(r) for r in health.refusals] + [caplog.text, registry.render()]
+    assert all("s3cret" not in text for text in shown), shown
+    assert health.refusals[0].mirror == "https://***@mirror.example/"

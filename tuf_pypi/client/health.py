@@ -27,6 +27,7 @@ Pure bookkeeping (no I/O but logging); the clock is injected so back-off is test
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -55,6 +56,7 @@ DEFAULT_MAX_BACKOFF = 600.0
 _KEEP = 1000
 
 _log = logging.getLogger("tuf_pypi.client.health")
+_USERINFO = re.compile(r"//[^/@\s]+@")
 
 T = TypeVar("T")
 
@@ -148,8 +150,9 @@ class MirrorHealth:
     def failed(self, url: str, error: MirrorError, what: str) -> Refusal:
         """Record that the mirror of ``url`` failed ``what`` with ``error``."""
         mirror = self.mirror_of(url)
-        reason = _printable(error.message)
-        refusal = Refusal(mirror, what, error.kind, error.attack, reason, error)
+        shown = _redacted(mirror)
+        reason = _redacted(_printable(error.message))
+        refusal = Refusal(shown, what, error.kind, error.attack, reason, error)
         with self._lock:
             self._refusals.append(refusal)
             went_down = self._mark_failed(mirror, refusal) if is_outage(error) else None
@@ -163,7 +166,7 @@ class MirrorHealth:
             _log.warning(
                 "mirror %s is down (%d consecutive failures, last: %s); trying it after the "
                 "other mirrors for %.0fs",
-                mirror,
+                shown,
                 *went_down,
             )
             self._set_up_gauge(mirror, False)
@@ -175,10 +178,12 @@ class MirrorHealth:
         with self._lock:
             state = self._states.pop(mirror, None)
         if state is not None and state.failures:
-            _log.warning("mirror %s is up again after %d failures", mirror, state.failures)
+            _log.warning(
+                "mirror %s is up again after %d failures", _redacted(mirror), state.failures
+            )
             self._set_up_gauge(mirror, True)
         if self._metrics is not None:
-            self._metrics.consecutive.set(0, mirror=mirror)
+            self._metrics.consecutive.set(0, mirror=_redacted(mirror))
 
     @property
     def refusals(self) -> list[Refusal]:
@@ -224,12 +229,12 @@ class MirrorHealth:
         state.retry_at = self._clock() + delay
         state.last_error = refusal.reason
         if self._metrics is not None:
-            self._metrics.consecutive.set(state.failures, mirror=mirror)
+            self._metrics.consecutive.set(state.failures, mirror=_redacted(mirror))
         return (state.failures, refusal.reason, delay) if was_up else None
 
     def _set_up_gauge(self, mirror: str, up: bool) -> None:
         if self._metrics is not None:
-            self._metrics.up.set(1 if up else 0, mirror=mirror)
+            self._metrics.up.set(1 if up else 0, mirror=_redacted(mirror))
 
 
 class Attempt(Generic[T]):
@@ -312,6 +317,11 @@ class _Metrics:
 
 def _base(url: str) -> str:
     return url if url.endswith("/") else url + "/"
+
+
+def _redacted(text: str) -> str:
+    """``text`` without the credentials of any URL in it (``https://user:pw@host``)."""
+    return _USERINFO.sub("//***@", text)
 
 
 def _printable(text: str) -> str:
