@@ -28,6 +28,7 @@ from ..client.config import Settings
 from ..client.health import MirrorHealth
 from ..client.installers import bypassing_arguments, installer_environment
 from ..client.proxy import ProxyServer, Response
+from ..metrics import Registry
 from ._common import (
     EXIT_FAILED,
     cache_max_size_option,
@@ -131,13 +132,15 @@ def run(
 def _run(settings: Settings, command: list[str]) -> int:
     root_bytes = read_root(settings.root)
     limits = Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout)
-    health = MirrorHealth(settings.mirrors, budget=settings.total_timeout)
+    registry = Registry()
+    health = MirrorHealth(settings.mirrors, registry=registry, budget=settings.total_timeout)
     server = ProxyServer(
         settings.mirrors,
         root_bytes,
         settings.cache or default_cache_dir(root_bytes),
         port=0,
         limits=limits,
+        registry=registry,
         health=health,
         cache_max_size=settings.cache_max_size,
     )
