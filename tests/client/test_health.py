@@ -128,14 +128,20 @@ def test_a_refusing_mirror_is_tried_last(
     assert [(r.mirror, r.kind) for r in client.refusals] == [(closed, "unavailable")]
 
 
-def test_a_slow_mirror_is_remembered(index: Index, serve: Serve, make_client: MakeClient) -> None:
-    """A mirror that trickles its answer fails the minimum rate once, then waits."""
+def test_a_slow_mirror_is_remembered(
+    index: Index, serve: Serve, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mirror that trickles its answer (slow retrieval) fails the minimum rate once,
+    shown as an attack although the honest mirror then answered, and then waits."""
     slow, honest = serve(index), serve(index)
     slow.hooks["tuf/timestamp.json"] = trickle(index.read("tuf/timestamp.json"), delay=0.05)
     client = make_client(slow, honest, limits=SLOW_CHECK)
-    client.page(PROJECT)
-    client.page("demo-lib")
+    with caplog.at_level(logging.WARNING, logger="tuf_pypi"):
+        client.page(PROJECT)
+        client.page("demo-lib")
     assert [(r.mirror, r.kind) for r in client.refusals] == [(slow.url, "too slow")]
+    assert f"refused mirror {slow.url}: refreshing TUF metadata" in caplog.text
+    assert "(attack class: too slow)" in caplog.text
     # Pages and bins came from the honest mirror (the view), the slow one was asked once.
     assert slow.count("tuf/timestamp.json") == 1
     assert not any(path.startswith("simple/") for path in slow.requests)
