@@ -8,12 +8,11 @@ from pathlib import Path
 
 from tests.client.repos import Index
 from tests.client.server import MirrorServer
-from tuf_pypi.client.proxy import ProxyServer
-from tuf_pypi.client.proxy_cache import CacheBound
 from tuf_pypi.metrics import Registry
+from tuf_pypi.proxy import ProxyServer
+from tuf_pypi.proxy.cache import CacheBound
 
-from .helpers import request
-from .test_server import file_url
+from .helpers import file_url, request
 
 DAY = 86400
 

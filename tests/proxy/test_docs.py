@@ -12,7 +12,7 @@ from tests.client.repos import Index
 from tests.client.server import MirrorServer
 from tuf_pypi.client import TamperedError
 from tuf_pypi.client.config import load_config
-from tuf_pypi.client.proxy import ProxyServer
+from tuf_pypi.proxy import ProxyServer
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "proxy.md"
 _METRIC = re.compile(r"\b(tuf_pypi_\w+)(\{[^}]*\})?")

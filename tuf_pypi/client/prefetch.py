@@ -20,8 +20,8 @@ from itertools import count
 from pathlib import Path
 
 from .. import layout
+from .client import Client
 from .errors import ClientError
-from .index import Client
 
 __all__ = ["MAX_BINS", "preload_bins", "probe_paths"]
 

@@ -18,8 +18,8 @@ from ..client import ClientError, Limits
 from ..client.cache import default_cache_dir
 from ..client.health import MirrorHealth
 from ..client.prefetch import preload_bins
-from ..client.proxy import ProxyServer
 from ..metrics import Registry
+from ..proxy import DEFAULT_MAX_CONNECTIONS, ProxyServer
 from ._common import (
     DURATION,
     cache_max_size_option,
@@ -73,7 +73,29 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @timeout_option
 @total_timeout_option
 @cache_max_size_option
-@click.option("-v", "--verbose", is_flag=True, help="Log every request (to stderr).")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Connections served at once (a thread each); more get 503 (installers retry).",
+)
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name installers reach the proxy by (the Host header), besides IP "
+    "addresses and localhost: e.g. behind a reverse proxy. Other names get 403, so a web "
+    "page cannot use the proxy through DNS rebinding. Repeatable; '*' allows any.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log every request (to stderr; control characters escaped).",
+)
 @fail_cleanly
 def proxy(
     mirrors: tuple[str, ...],
@@ -86,6 +108,8 @@ def proxy(
     timeout: float | None,
     total_timeout: float | None,
     cache_max_size: int | None,
+    max_connections: int,
+    allowed_hosts: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Serve a simple repository API on HOST:PORT built only from verified data.
@@ -134,6 +158,8 @@ def proxy(
             port=port,
             refresh_interval=interval,
             limits=Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout),
+            max_connections=max_connections,
+            allowed_hosts=allowed_hosts,
             cache_max_size=settings.cache_max_size,
             registry=registry,
             health=MirrorHealth(settings.mirrors, registry=registry, budget=settings.total_timeout),

@@ -27,8 +27,8 @@ from ..client.cache import default_cache_dir
 from ..client.config import Settings
 from ..client.health import MirrorHealth
 from ..client.installers import bypassing_arguments, installer_environment
-from ..client.proxy import ProxyServer, Response
 from ..metrics import Registry
+from ..proxy import ProxyServer, Response
 from ._common import (
     EXIT_FAILED,
     cache_max_size_option,
