@@ -168,10 +168,31 @@ def read_root(path: Path) -> bytes:
 
 
 def client_settings(
-    mirrors: tuple[str, ...], root: Path | None, config_file: Path | None, **options: Any
+    mirrors: tuple[str, ...],
+    root: Path | None,
+    config_file: Path | None,
+    *,
+    say: str | None = None,
+    **options: Any,
 ) -> Settings:
-    """The options, completed from the configuration files (docs/proxy.md)."""
-    return resolve(mirrors, root, load_config(config_files(config_file)), **options)
+    """The options, completed from the configuration files (docs/proxy.md); with ``say``
+    (a prefix), tells on stderr which file the mirrors and the root came from."""
+    settings = resolve(mirrors, root, load_config(config_files(config_file)), **options)
+    if say is not None:
+        for note in settings.notes:
+            click.echo(f"{say} {note}", err=True)
+    return settings
+
+
+def cache_option(what: str) -> Callable[[F], F]:
+    """``--cache DIR`` of the client commands; ``what`` says what the directory holds."""
+    return click.option(
+        "--cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="TUF_PYPI_CACHE",
+        help=f"{what} Default: ~/.cache/tuf-pypi/<hash of the root> (private to the user). "
+        "[env TUF_PYPI_CACHE]",
+    )
 
 
 link_copies_option = click.option(

@@ -15,6 +15,7 @@ from ..pages import FileLink
 from ._common import (
     EXIT_FAILED,
     EXPECTED_ERRORS,
+    cache_option,
     client_settings,
     config_option,
     echo_json,
@@ -79,13 +80,7 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
 @mirrors_option
 @pinned_root_option
 @config_option
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CACHE",
-    help="Trusted metadata cache (shareable between processes). "
-    "Default: ~/.cache/tuf-pypi/<hash of the root>. [env TUF_PYPI_CACHE]",
-)
+@cache_option("Trusted metadata cache (shareable between processes).")
 @click.option(
     "-d",
     "--dest",

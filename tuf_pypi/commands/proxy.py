@@ -23,6 +23,7 @@ from ..proxy import DEFAULT_MAX_CONNECTIONS, ProxyServer
 from ._common import (
     DURATION,
     cache_max_size_option,
+    cache_option,
     client_settings,
     config_option,
     fail_cleanly,
@@ -55,13 +56,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     show_default=True,
     help="Port to listen on; 0 picks a free one (the URL is printed).",
 )
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CACHE",
-    help="Trusted metadata and verified files (shareable with 'tuf-pypi download'). "
-    "Default: ~/.cache/tuf-pypi/<hash of the root>. [env TUF_PYPI_CACHE]",
-)
+@cache_option("Trusted metadata and verified files (shareable with 'tuf-pypi download').")
 @click.option(
     "--refresh-interval",
     type=DURATION,
@@ -140,13 +135,12 @@ def proxy(
         mirrors,
         root,
         config_file,
+        say="tuf-pypi proxy:",
         cache=cache,
         timeout=timeout,
         total_timeout=total_timeout,
         cache_max_size=cache_max_size,
     )
-    for note in settings.notes:
-        click.echo(f"tuf-pypi proxy: {note}", err=True)
     root_bytes = read_root(settings.root)
     registry = Registry()
     try:

@@ -32,6 +32,7 @@ from ..proxy import ProxyServer, Response
 from ._common import (
     EXIT_FAILED,
     cache_max_size_option,
+    cache_option,
     client_settings,
     config_option,
     fail_cleanly,
@@ -72,13 +73,7 @@ class _Answers:
 @mirrors_option
 @pinned_root_option
 @config_option
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CACHE",
-    help="Trusted metadata and verified files. Default: ~/.cache/tuf-pypi/<hash of the "
-    "root> (private to the user). [env TUF_PYPI_CACHE]",
-)
+@cache_option("Trusted metadata and verified files.")
 @timeout_option
 @total_timeout_option
 @cache_max_size_option
@@ -119,13 +114,12 @@ def run(
         mirrors,
         root,
         config_file,
+        say=_PREFIX,
         cache=cache,
         timeout=timeout,
         total_timeout=total_timeout,
         cache_max_size=cache_max_size,
     )
-    for note in settings.notes:
-        click.echo(f"{_PREFIX} {note}", err=True)
     sys.exit(_run(settings, list(command)))
 
 
