@@ -21,6 +21,7 @@ from tuf_pypi.client import (
     RollbackError,
     TamperedError,
     TooLargeError,
+    VerificationError,
 )
 
 from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
@@ -290,3 +291,33 @@ def test_freeze_with_expired_metadata(
     honest = serve(index)
     result = attack(make_client, frozen, honest, page_bytes, FrozenError)
     assert result == index.page_bytes(PROJECT)
+
+
+def test_snapshot_dropping_a_role_with_the_stolen_online_key(
+    index: Index,
+    newer: Index,
+    serve: Serve,
+    make_client: MakeClient,
+    online_signer: Signer,
+    tmp_path: Path,
+) -> None:
+    """A fresh, validly signed snapshot that no longer lists a bin the trusted one lists:
+    inconsistent metadata (no narrower class names it), refused and shown behind the
+    honest mirror like any attack."""
+    cache = tmp_path / "cache"
+    _seen_newer(make_client, serve(index), cache)
+    snapshot = index.metadata(index.role_path("snapshot"))
+    del snapshot.signed.meta[f"{index.bin_of(PROJECT)}.json"]
+    version = snapshot.signed.version + 1
+    forged_snapshot = resign(snapshot, online_signer, version=version)
+    timestamp_version = index.metadata("tuf/timestamp.json").signed.version + 1
+    forged = timestamp_for(index, forged_snapshot, online_signer, timestamp_version)
+    bad = serve(index)
+    bad.hooks[f"tuf/{version}.snapshot.json"] = replace(forged_snapshot)
+    bad.hooks["tuf/timestamp.json"] = replace(forged)
+    # The forged timestamp is validly signed, so the client keeps it (see the bin rollback
+    # test above); the honest mirror has since published twice, and outranks it.
+    newer.resign()
+    honest = serve(newer)
+    result = attack(make_client, bad, honest, page_bytes, VerificationError, cache=cache)
+    assert result == newer.page_bytes(PROJECT)
