@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tuf_pypi.client.installers import (
     bypassing_arguments,
+    bypassing_requirement_lines,
     installer_environment,
     pip_settings,
     uv_settings,
@@ -86,3 +87,19 @@ def test_a_uv_config_file_from_the_environment_is_the_one_checked(tmp_path: Path
     chosen.write_text('cache-dir = "/tmp/uv"\n')
     env, notes = installer_environment("http://127.0.0.1:1/simple/", tmp_path, environ, tmp_path)
     assert env["UV_CONFIG_FILE"] == str(chosen) and "UV_NO_CONFIG" not in env
+
+
+def test_requirement_files_that_name_other_indexes_are_found(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "requirements.txt").write_text(
+        "requests==2.0  # pinned\n-r sub/more.txt\n--extra-index-url https://other/simple/\n"
+    )
+    (tmp_path / "sub" / "more.txt").write_text("-f /wheels\nidna\n-r ../requirements.txt\n")
+    (tmp_path / "c.txt").write_text("-i https://c/simple/\n")
+    command = ["pip", "install", "-r", "requirements.txt", "--constraint=c.txt"]
+    found = bypassing_requirement_lines(command, tmp_path)
+    assert found == [
+        f"{tmp_path / 'requirements.txt'}: --extra-index-url https://other/simple/",
+        f"{tmp_path / 'c.txt'}: -i https://c/simple/",
+        f"{tmp_path / 'sub' / 'more.txt'}: -f /wheels",
+    ]

@@ -21,8 +21,8 @@ in a project) makes it install from there *unverified*, next to the proxy. So
 
 Every override is returned as a line to show the user: nothing is silent. Options on
 the command line itself (``--extra-index-url``, ``-f``, ``--index``) are the user's
-explicit choice; they are not changed, but warned about. Requirement files can name
-indexes too (``--extra-index-url`` lines); those are not read here (docs/proxy.md).
+explicit choice; they are not changed, but warned about, as are such lines in the
+requirement files the command names (``-r``/``-c``, and the files those include).
 """
 
 from __future__ import annotations
@@ -39,7 +39,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["Setting", "bypassing_arguments", "installer_environment", "pip_settings", "uv_settings"]
+__all__ = [
+    "Setting",
+    "bypassing_arguments",
+    "bypassing_requirement_lines",
+    "installer_environment",
+    "pip_settings",
+    "uv_settings",
+]
 
 #: pip configuration keys (normalized) that send it to another index or location.
 PIP_KEYS = ("index-url", "extra-index-url", "find-links")
@@ -124,6 +131,48 @@ def bypassing_arguments(command: Sequence[str]) -> list[str]:
         if name in _BYPASS_OPTIONS or (name.startswith("-f") and name != "-f" and len(name) > 2):
             found.append(arg)
     return found
+
+
+def bypassing_requirement_lines(command: Sequence[str], cwd: Path) -> list[str]:
+    """Lines of the requirement files ``command`` names (``-r``, ``-c``, and the files
+    they include) that name another index or find-links location: pip applies those
+    over its environment, so ``run`` can only warn about them."""
+    pending = [
+        cwd / name
+        for name in _option_values(command, ("-r", "--requirement", "-c", "--constraint"))
+    ]
+    seen: set[Path] = set()
+    found: list[str] = []
+    while pending:
+        path = Path(os.path.normpath(pending.pop(0)))
+        if path in seen or len(seen) > 100:
+            continue
+        seen.add(path)
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] in ("-r", "--requirement", "-c", "--constraint") and len(words) > 1:
+                pending.append(path.parent / words[1])
+            elif bypassing_arguments(words[:1]):
+                found.append(f"{path}: {line.strip()}")
+    return found
+
+
+def _option_values(command: Sequence[str], names: tuple[str, ...]) -> list[str]:
+    values = []
+    for i, arg in enumerate(command):
+        name, eq, value = arg.partition("=")
+        if name in names:
+            if eq:
+                values.append(value)
+            elif i + 1 < len(command):
+                values.append(command[i + 1])
+    return values
 
 
 def installer_environment(

@@ -26,7 +26,11 @@ from ..client import Limits
 from ..client.cache import default_cache_dir
 from ..client.config import Settings
 from ..client.health import MirrorHealth
-from ..client.installers import bypassing_arguments, installer_environment
+from ..client.installers import (
+    bypassing_arguments,
+    bypassing_requirement_lines,
+    installer_environment,
+)
 from ..metrics import Registry
 from ..proxy import ProxyServer, Response
 from ._common import (
@@ -145,10 +149,11 @@ def _run(settings: Settings, command: list[str]) -> int:
         env, notes = installer_environment(server.url, Path(empty), os.environ, Path.cwd())
         for note in notes:
             click.echo(f"{_PREFIX} {note}: only the verifying proxy is used", err=True)
-        for arg in bypassing_arguments(command):
+        bypasses = bypassing_arguments(command) + bypassing_requirement_lines(command, Path.cwd())
+        for where in bypasses:
             click.echo(
                 f"{_PREFIX} WARNING: the command itself names another index or location "
-                f"({arg}): what the installer gets from there is NOT verified",
+                f"({where}): what the installer gets from there is NOT verified",
                 err=True,
             )
         try:
