@@ -152,7 +152,7 @@ class MirrorHealth:
         mirror = self.mirror_of(url)
         shown = _redacted(mirror)
         reason = _redacted(_printable(error.message))
-        refusal = Refusal(shown, what, error.kind, error.attack, reason, error)
+        refusal = Refusal(shown, _printable(what), error.kind, error.attack, reason, error)
         with self._lock:
             self._refusals.append(refusal)
             went_down = self._mark_failed(mirror, refusal) if is_outage(error) else None
@@ -190,13 +190,6 @@ class MirrorHealth:
         """Every failure recorded (the last 1000), oldest first."""
         with self._lock:
             return list(self._refusals)
-
-    def is_up(self, url: str) -> bool:
-        """Whether the mirror of ``url`` is not backed off right now."""
-        mirror = self.mirror_of(url)
-        with self._lock:
-            state = self._states.get(mirror)
-            return state is None or state.retry_at <= self._clock()
 
     # -- what to try -----------------------------------------------------------------
 
