@@ -120,3 +120,25 @@ def test_verbose_log_escapes_control_characters(
     assert "GET /x\\x1b]0;pwned\\x07\\x1b[2J HTTP/1.1" in text
     assert "GET /x\\x0dFORGED HTTP/1.1" in text
     assert not any(c in text for c in "\r\x1b\x07")
+
+
+def test_mirrors_and_root_from_a_configuration_file(
+    mirror: MirrorServer, root_file: Path, tmp_path: Path
+) -> None:
+    """``tuf-pypi proxy --config FILE``: no --mirror or --root needed, and it says where
+    they came from."""
+    config = tmp_path / "tuf-pypi.toml"
+    config.write_text(f'mirrors = ["{mirror.url}"]\nroot = "{root_file}"\n')
+    command = [sys.executable, "-m", "tuf_pypi.cli", "proxy", "--config", str(config)]
+    command += ["--cache", str(tmp_path / "cache"), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/simple/")
+        assert request(f"{url}demo-core/", headers={"Accept": PIP_ACCEPT}).status == 200
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert f"tuf-pypi proxy: mirrors from {config}" in stderr
+    assert f"tuf-pypi proxy: pinned root {root_file} from {config}" in stderr
