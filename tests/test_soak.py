@@ -217,9 +217,9 @@ def test_metric_samples_keep_every_label() -> None:
 
 def test_refusal_check_catches_refusals_hidden_by_failover() -> None:
     mirror = "http://127.0.0.1:5000"
-    counted = [("tuf_pypi_proxy_verification_failures_total", {"mirror": f"{mirror}/"}, 2.0)]
+    counted = [("tuf_pypi_proxy_mirror_failures_total", {"mirror": f"{mirror}/"}, 2.0)]
     assert checks.check_refusals_counted(3, counted, mirror, per_mirror=True).ok
-    other = [("tuf_pypi_proxy_verification_failures_total", {"mirror": "http://x/"}, 2.0)]
+    other = [("tuf_pypi_proxy_mirror_failures_total", {"mirror": "http://x/"}, 2.0)]
     hidden = checks.check_refusals_counted(3, other, mirror, per_mirror=True)
     assert not hidden.ok and "3 corrupted answers to the proxy, 0 counted" in hidden.detail
     assert "not checked" in checks.check_refusals_counted(3, [], mirror, per_mirror=False).detail

@@ -293,12 +293,14 @@ def check_refusals_counted(
     mirror: str,
     per_mirror: bool,
 ) -> Check:
-    """The proxy counted the faulty mirror's refused answers, though failover hid them.
+    """The proxy counted the faulty mirror's failed answers, though failover hid them.
 
-    DESIGN.md §6: every mirror's failed verification is counted, even when a later
-    mirror succeeds. ``bad_answers`` is how many corrupted answers ``mirror`` (its base
-    URL) gave the proxy. A proxy without per-mirror counters (``per_mirror`` False:
-    before they existed) is not checked.
+    DESIGN.md §6: every mirror's failure is counted, even when a later mirror
+    succeeds. ``bad_answers`` is how many corrupted answers ``mirror`` (its base URL)
+    gave the proxy; any kind counts (``tuf_pypi_proxy_mirror_failures_total``): a
+    corrupted gzip body fails as a transfer error before any hash is checked. A proxy
+    without per-mirror counters (``per_mirror`` False: before they existed) is not
+    checked.
     """
     name = "proxy: refused answers counted"
     if not per_mirror:
@@ -306,7 +308,7 @@ def check_refusals_counted(
     counted = sum(
         value
         for n, labels, value in samples
-        if n == "tuf_pypi_proxy_verification_failures_total"
+        if n == "tuf_pypi_proxy_mirror_failures_total"
         and labels.get("mirror", "").rstrip("/") == mirror.rstrip("/")
     )
     ok = counted > 0 or bad_answers == 0
