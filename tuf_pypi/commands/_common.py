@@ -24,9 +24,11 @@ import click
 
 from .. import layout
 from ..keys import PASSPHRASE_ENV, KeyDirectory, KeyFileError
+from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
 from ..pages import PageError
 from ..repository import Publisher, StorageError
 from ..repository.settings import load_expiry
+from ._s3 import open_storage, s3_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_EXPIRED = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,12 +82,35 @@ def echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-repo_option = click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Index root: the directory holding simple/ (and tuf/ once initialised).",
-)
+class RepoLocation(click.ParamType):
+    """A directory, or ``s3://BUCKET/PREFIX`` (an :class:`ObjectStoreURL`)."""
+
+    name = "DIR|s3://BUCKET/PREFIX"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path | ObjectStoreURL:
+        if isinstance(value, (Path, ObjectStoreURL)):
+            return value
+        if is_object_store_url(value):
+            try:
+                return ObjectStoreURL.parse(value)
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return Path(value)
+
+
+def repo_option(func: F) -> F:
+    """``--repo`` (a directory or an ``s3://`` URL) and the object store options."""
+    func = s3_options(func)
+    return click.option(
+        "--repo",
+        type=RepoLocation(),
+        required=True,
+        help="Index root: the directory holding simple/ (and tuf/ once initialised), "
+        "or s3://BUCKET/PREFIX for a repository in an object store (see the --s3-* "
+        "options; credentials come from the usual AWS environment and config files).",
+    )(func)
+
+
 keys_option = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -97,7 +122,9 @@ keys_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-def check_keys_outside(repo: Path, keys_dir: Path) -> None:
+def check_keys_outside(repo: Path | ObjectStoreURL, keys_dir: Path) -> None:
+    if isinstance(repo, ObjectStoreURL):
+        return  # a bucket never holds the key directory
     if keys_dir.resolve().is_relative_to(repo.resolve()):
         raise ValueError(
             f"--keys-dir {keys_dir} is inside --repo {repo}: it would be served to anyone"
@@ -111,6 +138,7 @@ EXPECTED_ERRORS: list[type[Exception]] = [
     layout.LayoutError,
     PageError,
     ValueError,
+    ObjectStoreError,
 ]
 
 #: Client-side options shared by ``download`` and ``proxy``.
@@ -143,7 +171,7 @@ link_copies_option = click.option(
 
 
 def open_publisher(
-    repo: Path,
+    repo: Path | ObjectStoreURL,
     keys_dir: Path,
     state_dir: Path | None = None,
     wait: bool = True,
@@ -156,9 +184,11 @@ def open_publisher(
     """
     check_keys_outside(repo, keys_dir)
     keys = KeyDirectory(keys_dir, passphrase=passphrase)
+    storage = open_storage(repo)
     return Publisher(
-        repo,
+        storage.root,
         keys,
+        storage=storage,
         state_dir=state_dir,
         expiry=load_expiry(keys_dir),
         wait_for_lock=wait,

@@ -40,13 +40,14 @@ def init_repository(
     root_threshold: int = 1,
     expiry: Expiry = DEFAULT_EXPIRY,
     keytype: str = "ed25519",
+    storage: RepositoryStorage | None = None,
 ) -> InitReport:
     """Generate keys in ``keys_dir`` and write version 1 of every role into ``repo/tuf``.
 
     Refuses to touch an existing repository or overwrite any key file, before
     generating anything.
     """
-    storage = RepositoryStorage(repo)
+    storage = storage or RepositoryStorage(repo)
     layout.suffix_len(number_of_bins)
     if not 1 <= root_threshold <= root_keys:
         raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")
