@@ -164,6 +164,7 @@ class ObjectStore:
         endpoint_url: str | None = None,
         parallel: int = DEFAULT_PARALLEL,
         confirm: bool = True,
+        attempts: int = 10,
         client: Any = None,
     ) -> None:
         self.url = url
@@ -172,7 +173,9 @@ class ObjectStore:
         #: Read each object back (HEAD, matching ETag) before counting it written:
         #: what makes the write order hold on a store that is only eventually consistent.
         self.confirm = confirm
-        self.client = client if client is not None else _make_client(endpoint_url, self.parallel)
+        if client is None:
+            client = _make_client(endpoint_url, self.parallel, attempts)
+        self.client = client
 
     def __str__(self) -> str:
         return str(self.url)
@@ -358,7 +361,7 @@ def _error(where: str, what: str, error: Exception) -> ObjectStoreError:
     return ObjectStoreError(f"{where}: {what} failed: {cause}")
 
 
-def _make_client(endpoint_url: str | None, parallel: int) -> Any:
+def _make_client(endpoint_url: str | None, parallel: int, attempts: int) -> Any:
     try:
         import boto3
         from botocore.config import Config
@@ -367,7 +370,7 @@ def _make_client(endpoint_url: str | None, parallel: int) -> Any:
     config = Config(
         # "standard": throttling (SlowDown, 503) and transient errors are retried
         # with exponential back-off and jitter, up to max_attempts in all.
-        retries={"mode": "standard", "max_attempts": 10},
+        retries={"mode": "standard", "total_max_attempts": attempts},
         max_pool_connections=parallel + 2,
         s3={"addressing_style": "path"} if endpoint_url else {},
     )

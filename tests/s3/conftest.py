@@ -117,6 +117,14 @@ class Bucket:
                 found[item["Key"][len(self.prefix) + 1 :]] = body
         return found
 
+    def keys(self) -> list[str]:
+        """Every object's path under the index root (one listing, no reads)."""
+        client = self.server.client()
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.name, Prefix=f"{self.prefix}/"
+        )
+        return [o["Key"][len(self.prefix) + 1 :] for p in pages for o in p.get("Contents", ())]
+
     def head(self, rel: str) -> dict:
         return self.server.client().head_object(Bucket=self.name, Key=self.key(rel))
 
