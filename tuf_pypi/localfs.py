@@ -75,14 +75,26 @@ def _write_temp(path: str, data: bytes, durable: bool) -> str:
 def create_file(path: str | Path, data: bytes, *, durable: bool = True) -> bool:
     """Write ``data`` at ``path`` only if no file has that name yet (create-only).
 
-    A temp file renamed with ``renameat2(RENAME_NOREPLACE)`` (or, where that is
-    missing, hard-linked to the final name): either fails with EEXIST instead of
-    replacing, atomically, so a versioned file (``N.bin-XXXX.json``, a page copy)
-    once written is never replaced by other bytes, whoever races for the name.
+    The file is written unnamed (``O_TMPFILE``) and then given its name with
+    ``linkat``, or, where that is missing, written to a temp file renamed with
+    ``renameat2(RENAME_NOREPLACE)`` (or hard-linked). Either way the name appears
+    atomically with the whole file, and naming fails with EEXIST instead of
+    replacing: a versioned file (``N.bin-XXXX.json``, a page copy) once written is
+    never replaced by other bytes, whoever races for the name. The unnamed file
+    costs one directory operation instead of two (create and rename), which is
+    most of what writing 16,384 bins costs on ext4.
+
     Returns False when the name already holds exactly ``data``; raises
     :class:`FileExistsWithOtherBytes` when it holds other bytes.
     """
     path = os.fspath(path)
+    try:
+        if _create_unnamed(path, data, durable):
+            return True
+    except FileExistsError:
+        if _same_bytes(path, data):
+            return False
+        raise FileExistsWithOtherBytes(errno.EEXIST, "exists with other bytes", path) from None
     tmp = _write_temp(path, data, durable)
     try:
         if _rename_noreplace(tmp, path):
@@ -97,6 +109,54 @@ def create_file(path: str | Path, data: bytes, *, durable: bool = True) -> bool:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
     return True  # linked: the temp name is gone too (finally)
+
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_AT_SYMLINK_FOLLOW = 0x400
+#: Set once ``O_TMPFILE`` + ``linkat`` is found not to work here (then temp files).
+_no_unnamed: list[bool] = []
+
+
+def _create_unnamed(path: str, data: bytes, durable: bool) -> bool:
+    """Write ``data`` as an unnamed file in ``path``'s directory and link it to ``path``.
+
+    False when this file system or system cannot (the caller falls back);
+    FileExistsError when the name is taken.
+    """
+    libc = _c()
+    if not _O_TMPFILE or _no_unnamed or libc is None:
+        return False
+    directory = os.path.dirname(path) or "."
+    try:
+        fd = os.open(directory, _O_TMPFILE | os.O_WRONLY, 0o644)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS):
+            _no_unnamed.append(True)
+            return False
+        raise
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+        source = f"/proc/self/fd/{fd}".encode()
+        if libc.linkat(_AT_FDCWD, source, _AT_FDCWD, path.encode(), _AT_SYMLINK_FOLLOW) != 0:
+            code = ctypes.get_errno()
+            if code == errno.EEXIST:
+                raise FileExistsError(code, os.strerror(code), path)
+            # No /proc, or links not allowed here (the directory itself exists).
+            if code in (errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP) and (
+                os.path.isdir(directory)
+            ):
+                _no_unnamed.append(True)
+                return False
+            raise OSError(code, os.strerror(code), path)
+        return True
+    finally:
+        os.close(fd)
 
 
 _RENAME_NOREPLACE = 1

@@ -78,11 +78,15 @@ def init_repository(
     # no client can start from this repository. Nothing is fsynced one by one
     # (16,384 bins would cost seconds): one barrier before the timestamp.
     versions: dict[str, int] = {}
+    written: dict[int, bytes] = {}  # the bins share one document: signed once
     for role, md in roles.items():
         if role == "root":
             continue
-        md_builder.sign(md, signer_of.get(role, [signers["online"]]))
-        storage.write_metadata(layout.metadata_filename(role, 1), md_builder.serialize(md))
+        data = written.get(id(md))
+        if data is None:
+            md_builder.sign(md, signer_of.get(role, [signers["online"]]))
+            data = written[id(md)] = md_builder.serialize(md)
+        storage.write_metadata(layout.metadata_filename(role, 1), data)
         versions[role] = 1
     snapshot = md_builder.new_snapshot(versions, 1, now, expiry)
     md_builder.sign(snapshot, [signers["online"]])
