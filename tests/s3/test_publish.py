@@ -226,3 +226,28 @@ def test_gc_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
     assert not old_copies & set(now)
     assert "tuf/1.snapshot.json" not in now and "tuf/1.root.json" in now
     assert ok(run("verify", *on(bucket))).startswith("OK: ")
+
+
+def test_queue_publisher_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
+    """``tuf-pypi publisher`` (fenced storage, batch path) writes pages into the bucket."""
+    index, keys = tmp_path / "index", tmp_path / "keys"
+    build_index(index)
+    bucket.upload_pages(index)
+    args = on(bucket, "--keys-dir", str(keys), "--s3-work-dir", str(tmp_path / "work"))
+    ok(run("init", *args, "--bins", "16"))
+    ok(run("publish", *args))
+    add_release(index, SampleDist("demo-lib", "3.0"))
+    html = index / "simple/demo-lib/index.html"
+    db = ["--db", f"sqlite:///{tmp_path / 'queue.db'}"]
+    ok(run("queue", "enqueue", *db, "demo-lib", "--html", str(html)))
+    ok(run("queue", "enqueue", *db, "demo-app", "--delete"))
+    out = ok(run("publisher", *args, *db, "--once"))
+    assert "published 2 updates in 1 batches" in out
+    objects = bucket.objects()
+    digest = hashlib.sha256(html.read_bytes()).hexdigest()
+    assert objects["simple/demo-lib/index.html"] == html.read_bytes()
+    assert objects[f"simple/demo-lib/{digest}.index.html"] == html.read_bytes()
+    assert "simple/demo-app/index.html" not in objects
+    assert ok(run("verify", *on(bucket))).startswith("OK: ")
+    status = json.loads(ok(run("status", *on(bucket), "--json")))
+    assert status["targets"] == 6  # demo-app deleted (both forms)
