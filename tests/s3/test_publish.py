@@ -251,3 +251,18 @@ def test_queue_publisher_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
     assert ok(run("verify", *on(bucket))).startswith("OK: ")
     status = json.loads(ok(run("status", *on(bucket), "--json")))
     assert status["targets"] == 6  # demo-app deleted (both forms)
+
+
+def test_refresh_and_rebin_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
+    index, keys = tmp_path / "index", tmp_path / "keys"
+    build_index(index)
+    args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
+    ok(run("init", *args, "--bins", "16"))
+    ok(run("publish", *args))
+    assert "timestamp v3" in ok(run("refresh", *args, "--within", "30d"))
+    out = ok(run("rebin", *args, "--bins", "32"))
+    assert "16 -> 32 bins" in out
+    # A client that never saw this machine's work tree: a fresh pull of the bucket.
+    status = json.loads(ok(run("status", *on(bucket), "--json")))
+    assert status["bins"] == 32 and status["targets"] == 8
+    assert ok(run("verify", *on(bucket))).startswith("OK: ")
