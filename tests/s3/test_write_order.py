@@ -304,3 +304,30 @@ def test_a_store_that_keeps_refusing_is_a_clear_error(bucket: Bucket, throttling
     assert message.startswith(f"s3://{bucket.name}/index/tuf/timestamp.json: writing failed")
     assert "SlowDown" in message and "testing-secret" not in message
     assert proxy.throttled == 2
+
+
+def test_a_deposed_queue_publisher_writes_no_snapshot_or_timestamp(
+    bucket: Bucket, published: tuple[Path, Path]
+) -> None:
+    """The queue publisher's storage on a bucket passes the lease check (the fence)."""
+    from tuf_pypi.queue.s3 import FencedS3Storage
+
+    index, keys = published
+    checks: list[int] = []
+
+    class Deposed(Exception):
+        pass
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) > 2:  # page copies, bins, then the lease is gone
+            raise Deposed("another publisher took over")
+
+    saved = bucket.objects()
+    storage = FencedS3Storage.open(_store(bucket), index, pages_in_bucket=False, check=check)
+    with pytest.raises(Deposed):
+        _publisher(storage, keys).publish()
+    storage.close()
+    after = bucket.objects()
+    assert after["tuf/timestamp.json"] == saved["tuf/timestamp.json"]
+    assert "tuf/3.snapshot.json" not in after and len(checks) == 3
