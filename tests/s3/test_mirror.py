@@ -24,6 +24,7 @@ from tuf_pypi.sample import SampleDist, add_release, build_index
 from tuf_pypi.testing import QuietHandler
 
 from .conftest import PASSPHRASE, Bucket
+from .test_publish import REPLACED_BY_DEMO_LIB, replaced
 
 
 @pytest.fixture
@@ -76,12 +77,7 @@ def test_mirror_sync_to_a_bucket(bucket: Bucket, tmp_path: Path, upstream) -> No
     result = _sync(bucket, url, root, tmp_path / "state", "--json")
     assert result.exit_code == 0, result.output
     after = bucket.objects()
-    replaced = {rel for rel in before if before[rel] != after[rel]}
-    assert replaced == {
-        "tuf/timestamp.json",
-        "simple/demo-lib/index.html",
-        "simple/demo-lib/index.v1_json",
-    }
+    assert replaced(before, after) == REPLACED_BY_DEMO_LIB
     assert json.loads((index / "tuf/timestamp.json").read_bytes()) == json.loads(
         after["tuf/timestamp.json"]
     )

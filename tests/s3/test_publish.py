@@ -38,6 +38,28 @@ def ok(result) -> str:
     return result.stdout
 
 
+def published_from_a_tree(bucket: Bucket, tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """The sample index in a local tree, initialised and published into ``bucket``."""
+    index, keys = tmp_path / "index", tmp_path / "keys"
+    build_index(index)
+    args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
+    ok(run("init", *args, "--bins", "16"))
+    ok(run("publish", *args))
+    return index, keys, args
+
+
+#: What one changed project replaces (everything else is created, never replaced).
+REPLACED_BY_DEMO_LIB = {
+    "tuf/timestamp.json",
+    "simple/demo-lib/index.html",
+    "simple/demo-lib/index.v1_json",
+}
+
+
+def replaced(before: dict[str, bytes], after: dict[str, bytes]) -> set[str]:
+    return {rel for rel in before if before[rel] != after[rel]}
+
+
 def _copies(objects: dict[str, bytes]) -> set[str]:
     return {rel for rel in objects if rel.startswith("simple/") and ".index." in rel}
 
@@ -93,12 +115,7 @@ def test_init_publish_incremental_from_a_local_tree(bucket: Bucket, tmp_path: Pa
         "simple/demo-lib/index.v1_json",
     ]
     after = bucket.objects()
-    replaced = {rel for rel in before if before[rel] != after[rel]}
-    assert replaced == {
-        "tuf/timestamp.json",
-        "simple/demo-lib/index.html",
-        "simple/demo-lib/index.v1_json",
-    }
+    assert replaced(before, after) == REPLACED_BY_DEMO_LIB
     new = set(after) - set(before)
     assert {rel for rel in new if rel.startswith("simple/")} == {
         rel for rel in _copies(after) - _copies(before) if rel.startswith("simple/demo-lib/")
@@ -198,11 +215,7 @@ def test_purge_hook_gets_the_changed_keys(bucket: Bucket, tmp_path: Path) -> Non
 
 
 def test_gc_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
-    index, keys = tmp_path / "index", tmp_path / "keys"
-    build_index(index)
-    args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
-    ok(run("init", *args, "--bins", "16"))
-    ok(run("publish", *args))
+    index, keys, args = published_from_a_tree(bucket, tmp_path)
     first = bucket.objects()
     add_release(index, SampleDist("demo-lib", "3.0"))
     ok(run("publish", *args))
@@ -254,11 +267,7 @@ def test_queue_publisher_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
 
 
 def test_refresh_and_rebin_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
-    index, keys = tmp_path / "index", tmp_path / "keys"
-    build_index(index)
-    args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
-    ok(run("init", *args, "--bins", "16"))
-    ok(run("publish", *args))
+    _index, _keys, args = published_from_a_tree(bucket, tmp_path)
     assert "timestamp v3" in ok(run("refresh", *args, "--within", "30d"))
     out = ok(run("rebin", *args, "--bins", "32"))
     assert "16 -> 32 bins" in out
