@@ -279,7 +279,7 @@ class ObjectStore:
                 same = self.get(relative) == data
             if same:
                 return False
-            raise self._exists(relative)
+            raise self.exists_error(relative)
         try:
             self._put(relative, data, IfNoneMatch="*")
         except ObjectStoreError as e:
@@ -287,10 +287,10 @@ class ObjectStore:
                 raise
             if self.get(relative) == data:
                 return False
-            raise self._exists(relative) from None
+            raise self.exists_error(relative) from None
         return True
 
-    def _exists(self, relative: str) -> ObjectExists:
+    def exists_error(self, relative: str) -> ObjectExists:
         return ObjectExists(
             f"{self._where(relative)} already exists with other bytes; refusing to "
             "overwrite an object that must never change (another writer, or a tool "
@@ -518,13 +518,13 @@ def push_tree(
             known = listing.get(rel)
             if known is not None and rel.startswith("packages/"):
                 if known.size != (root / rel).stat().st_size:
-                    raise store._exists(rel)
+                    raise store.exists_error(rel)
                 report.unchanged += 1
                 continue
             data = (root / rel).read_bytes()
             if known is not None:
                 if known.same_bytes(data) is False:
-                    raise store._exists(rel)
+                    raise store.exists_error(rel)
                 report.unchanged += 1
                 continue
             report.written.append(rel)

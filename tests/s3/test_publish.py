@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import sys
 import urllib.parse
@@ -125,6 +126,16 @@ def test_init_publish_incremental_from_a_local_tree(bucket: Bucket, tmp_path: Pa
     assert ok(run("verify", *on(bucket))).startswith("OK: ")
     assert "nothing changed" in ok(run("publish", *args))
     assert bucket.objects() == after
+
+    # A project gone from the local tree: unsigned, and its live pages leave the
+    # bucket after the timestamp; its signed copies stay for clients mid-update.
+    shutil.rmtree(index / "simple/demo-app")
+    report = json.loads(ok(run("publish", *args, "--json")))
+    assert report["removed"] == ["simple/demo-app/index.html", "simple/demo-app/index.v1_json"]
+    now = bucket.objects()
+    assert not [rel for rel in now if rel.startswith("simple/demo-app/index.")]
+    assert {rel for rel in _copies(after) if "demo-app" in rel} <= set(now)
+    assert ok(run("verify", *on(bucket))).startswith("OK: ")
 
 
 def test_pages_from_the_bucket_clients_read_it_over_http(bucket: Bucket, tmp_path: Path) -> None:
@@ -275,3 +286,23 @@ def test_refresh_and_rebin_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
     status = json.loads(ok(run("status", *on(bucket), "--json")))
     assert status["bins"] == 32 and status["targets"] == 8
     assert ok(run("verify", *on(bucket))).startswith("OK: ")
+
+
+def test_errors_name_bucket_key_and_cause(bucket: Bucket, tmp_path: Path, monkeypatch) -> None:
+    result = run("status", "--repo", "s3://no-such-bucket-here/x", *on(bucket)[2:])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("error: s3://no-such-bucket-here/x/: listing failed: ")
+    assert "NoSuchBucket" in result.output
+    result = run("verify", "--repo", "s3://Bad_Name/x")
+    assert result.exit_code == 2 and "not a valid S3 bucket name" in result.output
+    # The keys may not live in the local tree whose pages are uploaded.
+    index = tmp_path / "index"
+    build_index(index)
+    args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(index / "keys"))
+    result = run("init", *args)
+    assert result.exit_code == 1 and "it would be served to anyone" in result.output
+    # Credentials only from the environment/config chain; none: a clear error.
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = run("status", *on(bucket))
+    assert result.exit_code == 1 and "no AWS credentials found" in result.output

@@ -28,7 +28,7 @@ from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
 from ..pages import PageError
 from ..repository import Publisher, StorageError
 from ..repository.settings import load_expiry
-from ._s3 import open_storage, s3_options
+from ._s3 import local_tree, open_storage, s3_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_EXPIRED = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,7 +124,10 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 def check_keys_outside(repo: Path | ObjectStoreURL, keys_dir: Path) -> None:
     if isinstance(repo, ObjectStoreURL):
-        return  # a bucket never holds the key directory
+        local = local_tree(repo)  # a bucket never holds the key directory; its pages may
+        if local is None:
+            return
+        repo = local
     if keys_dir.resolve().is_relative_to(repo.resolve()):
         raise ValueError(
             f"--keys-dir {keys_dir} is inside --repo {repo}: it would be served to anyone"

@@ -20,7 +20,7 @@ from ..objectstore import DEFAULT_PARALLEL, ObjectStore, ObjectStoreURL
 from ..repository import RepositoryStorage
 from ..repository.s3 import S3Storage
 
-__all__ = ["default_work_dir", "open_storage", "s3_options"]
+__all__ = ["default_work_dir", "local_tree", "open_storage", "s3_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _META = "tuf_pypi.s3"
@@ -102,6 +102,11 @@ def default_work_dir(url: ObjectStoreURL) -> Path:
 def _settings() -> dict[str, Any]:
     ctx = click.get_current_context(silent=True)
     return dict(ctx.meta.get(_META, {})) if ctx is not None else {}
+
+
+def local_tree(url: ObjectStoreURL) -> Path | None:
+    """The local index tree an s3:// repository reads its pages from (``--s3-pages``)."""
+    return _settings().get("pages")
 
 
 def open_storage(repo: Path | ObjectStoreURL, *, copies: bool = False) -> RepositoryStorage:

@@ -159,7 +159,7 @@ class S3Storage(RepositoryStorage):
                     same = self.store.get(rel) == data
                 if not same:
                     if kind is WriteKind.COPY:
-                        raise StorageError(str(self.store._exists(rel)))
+                        raise StorageError(str(self.store.exists_error(rel)))
                     raise FileExistsWithOtherBytes(path)
                 self._write_local(path, data)
                 return False
@@ -216,13 +216,26 @@ class S3Storage(RepositoryStorage):
         self.objects_written += 1
         self._known[rel] = _pending(rel, data)
         self._write_local(path, data)
-        changed, self.changed = [*self.changed, rel], []
+        self.changed.append(rel)
+        if not self.pages_in_bucket:
+            self._drop_pages_gone_locally()
+        changed, self.changed = self.changed, []
         if self.purge_command:
             try:
                 run_purge_hook(self.purge_command, self.store, map(self.store.url.key, changed))
             except Exception as e:
                 raise StorageError(str(e)) from None
         return True
+
+    def _drop_pages_gone_locally(self) -> None:
+        """Pages read from a local tree: a live page the tree no longer has is deleted
+        from the bucket too, after the timestamp (which no longer signs it), as the
+        page's target was dropped. Its signed copies stay until ``gc``."""
+        for rel in [r for r in self._known if _is_live_page(r)]:
+            if not os.path.lexists(self.root / rel):
+                self._submit(rel, lambda rel=rel: self.store.delete(rel))
+                del self._known[rel]
+        self.barrier()
 
     def link_page(self, copy: str, page: str) -> None:
         raise StorageError("--link-copies is for a local repository, not an object store")
@@ -256,6 +269,11 @@ def _pending(rel: str, data: bytes) -> RemoteObject:
 
 def _is_copy(rel: str) -> bool:
     return layout.split_consistent_name(rel.rsplit("/", 1)[-1]) is not None
+
+
+def _is_live_page(rel: str) -> bool:
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == layout.SIMPLE_DIR and parts[2] in layout.PAGE_FORMS
 
 
 def _safe(rel: str) -> bool:
