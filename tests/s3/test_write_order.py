@@ -331,3 +331,24 @@ def test_a_deposed_queue_publisher_writes_no_snapshot_or_timestamp(
     after = bucket.objects()
     assert after["tuf/timestamp.json"] == saved["tuf/timestamp.json"]
     assert "tuf/3.snapshot.json" not in after and len(checks) == 3
+
+
+def test_object_names_from_the_bucket_are_validated_before_touching_the_work_tree(
+    bucket: Bucket, tmp_path: Path, published: tuple[Path, Path]
+) -> None:
+    """A bucket is network input: only names of the layout land in the work tree."""
+    hostile = [
+        "tuf/../../escaped.json",
+        "tuf/sub/1.bin-0.json",
+        "simple/Not_Normalized/index.html",
+        "simple/demo-lib/../../../escaped.html",
+        "simple/demo-lib/evil.sh",
+    ]
+    for rel in hostile:
+        bucket.put(rel, b"hostile")
+    work = tmp_path / "deep" / "work"
+    storage = S3Storage.open(_store(bucket), work, copies=True)
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert not [p for p in written if "escaped" in p or p.endswith(("evil.sh", "Not_Normalized"))]
+    assert not (work / "simple/Not_Normalized").exists() and not (work / "tuf/sub").exists()
+    assert verify_repository(storage, utcnow()).ok
