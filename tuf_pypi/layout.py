@@ -17,6 +17,7 @@ __all__ = [
     "BINS_ROLE",
     "BIN_PREFIX",
     "DEFAULT_BINS",
+    "LOCK_FILE",
     "METADATA_DIR",
     "OFFLINE_ROLES",
     "ONLINE_ROLES",
@@ -30,6 +31,7 @@ __all__ = [
     "bin_index",
     "bin_name",
     "bins_for_projects",
+    "check_relative_path",
     "check_role_name",
     "consistent_name",
     "is_bin_role",
@@ -58,6 +60,10 @@ OFFLINE_ROLES = ("root", "targets", "bins")
 #: Roles signed by the online key on every publish.
 ONLINE_ROLES = ("snapshot", "timestamp", "bin-n")
 DEFAULT_BINS = 1024
+#: The publisher lock, in the key or state directory (never under the served tree).
+#: Publish, refresh, ceremonies, rebin, gc and mirror sync all take this one lock,
+#: so two of them sharing a state directory never change a tree at once.
+LOCK_FILE = "publish.lock"
 
 _NORMALIZE = re.compile(r"[-_.]+")
 # PEP 508 names: ASCII letters and digits, with '.', '-', '_' inside. re.ASCII and
@@ -66,6 +72,7 @@ _NORMALIZE = re.compile(r"[-_.]+")
 _VALID_NAME = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _BIN_SUFFIX = re.compile(r"[0-9a-f]{1,8}", re.ASCII)
+_UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class LayoutError(ValueError):
@@ -217,6 +224,24 @@ def check_role_name(role: object, number_of_bins: int | None = None) -> str:
         f"role name {role!r} is not one of {', '.join(TOP_LEVEL_ROLES)}, {BINS_ROLE} "
         f"or {BIN_PREFIX}-<hex>{width}"
     )
+
+
+def check_relative_path(path: object) -> str:
+    """``path`` if it is a plain relative POSIX path; LayoutError otherwise.
+
+    Lexical only (no I/O): a string of ``/``-separated segments, none of them empty,
+    ``.`` or ``..``, with no backslash and no control character (NUL, newline ...).
+    Joined to a directory it cannot name anything above it; symbolic links are the
+    caller's to resolve.
+    """
+    if not isinstance(path, str):
+        raise LayoutError(f"path {path!r} is not a string")
+    if _UNSAFE_PATH_CHAR.search(path) or any(s in ("", ".", "..") for s in path.split("/")):
+        raise LayoutError(
+            f"path {path!r} is not a plain relative path (empty, '.' or '..' segments, "
+            "a leading '/', a backslash or a control character)"
+        )
+    return path
 
 
 def bins_for_projects(expected_projects: int) -> int:

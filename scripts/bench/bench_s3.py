@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PASSPHRASE, emit, measure, now, publisher, remove_copies
+from _common import OFFLINE, PASSPHRASE, emit, measure, now, publisher, remove_copies
 
 from tuf_pypi.objectstore import ObjectStore, ObjectStoreURL
 from tuf_pypi.repository import init_repository
@@ -86,7 +86,13 @@ def main() -> int:
 
         first = storage()
         init_repository(
-            args.index, keys, PASSPHRASE, number_of_bins=args.bins, now=now(), storage=first
+            args.index,
+            keys,
+            PASSPHRASE,
+            **OFFLINE,
+            number_of_bins=args.bins,
+            now=now(),
+            storage=first,
         )
         full = storage()
         result: dict = {"projects": len(os.listdir(args.index / "simple")), "bins": args.bins}

@@ -24,9 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from ..repository.conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
+
 boto3 = pytest.importorskip("boto3")
 
-PASSPHRASE = "correct horse battery staple"
+__all__ = ["OFFLINE", "OFFLINE_PASSPHRASE", "PASSPHRASE", "Bucket", "S3Server"]
 _names = itertools.count()
 
 

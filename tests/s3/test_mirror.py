@@ -23,7 +23,7 @@ from tuf_pypi.repository.publisher import utcnow
 from tuf_pypi.sample import SampleDist, add_release, build_index
 from tuf_pypi.testing import QuietHandler
 
-from .conftest import PASSPHRASE, Bucket
+from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
 from .test_publish import REPLACED_BY_DEMO_LIB, replaced
 
 
@@ -32,7 +32,7 @@ def upstream(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     """A local signed index served over HTTP: (index, keys, base URL)."""
     index, keys = tmp_path / "upstream", tmp_path / "keys"
     build_index(index)
-    init_repository(index, keys, PASSPHRASE, number_of_bins=16, now=utcnow())
+    init_repository(index, keys, PASSPHRASE, **OFFLINE, number_of_bins=16, now=utcnow())
     _publish(index, keys)
     handler = functools.partial(QuietHandler, directory=str(index))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -43,7 +43,14 @@ def upstream(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
 
 
 def _publish(index: Path, keys: Path) -> None:
-    Publisher(index, KeyDirectory(keys, passphrase=lambda _label: PASSPHRASE)).publish()
+    Publisher(
+        index,
+        KeyDirectory(
+            keys,
+            passphrase=lambda _label: PASSPHRASE,
+            offline_passphrase=lambda _label: OFFLINE_PASSPHRASE,
+        ),
+    ).publish()
 
 
 def _sync(bucket: Bucket, url: str, root: Path, state: Path, *extra: str):

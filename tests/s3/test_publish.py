@@ -17,12 +17,14 @@ from click.testing import CliRunner
 from tuf.ngclient import Updater
 
 from tuf_pypi.cli import main
-from tuf_pypi.client.proxy import ProxyServer
+from tuf_pypi.proxy import ProxyServer
 from tuf_pypi.sample import SampleDist, add_release, build_index
 
-from .conftest import PASSPHRASE, Bucket
+from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
 
-ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE}
+ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
+#: Offline keys with a cheap KDF: these keys guard nothing.
+FAST = ("--kdf-limits", "interactive")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -44,7 +46,7 @@ def published_from_a_tree(bucket: Bucket, tmp_path: Path) -> tuple[Path, Path, l
     index, keys = tmp_path / "index", tmp_path / "keys"
     build_index(index)
     args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
-    ok(run("init", *args, "--bins", "16"))
+    ok(run("init", *args, "--bins", "16", *FAST))
     ok(run("publish", *args))
     return index, keys, args
 
@@ -69,7 +71,7 @@ def test_init_publish_incremental_from_a_local_tree(bucket: Bucket, tmp_path: Pa
     index, keys = tmp_path / "index", tmp_path / "keys"
     build_index(index)
     args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys))
-    out = ok(run("init", *args, "--bins", "16"))
+    out = ok(run("init", *args, "--bins", "16", *FAST))
     assert f"Initialised {bucket.url}/tuf" in out
     assert "tuf/1.root.json" in bucket.objects() and "timestamp.json" not in os.listdir(keys)
 
@@ -148,7 +150,7 @@ def test_pages_from_the_bucket_clients_read_it_over_http(bucket: Bucket, tmp_pat
         if dist.is_file():
             bucket.put(dist.relative_to(index).as_posix(), dist.read_bytes())
     args = on(bucket, "--keys-dir", str(keys), "--s3-work-dir", str(tmp_path / "work"))
-    ok(run("init", *args, "--bins", "16"))
+    ok(run("init", *args, "--bins", "16", *FAST))
     assert json.loads(ok(run("publish", *args, "--json")))["timestamp_version"] == 2
 
     # A new release written into the bucket by the other tool, then published.
@@ -203,7 +205,7 @@ def test_purge_hook_gets_the_changed_keys(bucket: Bucket, tmp_path: Path) -> Non
     )
     purge = ["--cdn-purge-command", f"{sys.executable} {hook}"]
     args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(keys), *purge)
-    ok(run("init", *args, "--bins", "16"))
+    ok(run("init", *args, "--bins", "16", *FAST))
     log.unlink()
     ok(run("publish", *args))
     lines = log.read_text().splitlines()
@@ -258,7 +260,7 @@ def test_queue_publisher_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
     build_index(index)
     bucket.upload_pages(index)
     args = on(bucket, "--keys-dir", str(keys), "--s3-work-dir", str(tmp_path / "work"))
-    ok(run("init", *args, "--bins", "16"))
+    ok(run("init", *args, "--bins", "16", *FAST))
     ok(run("publish", *args))
     add_release(index, SampleDist("demo-lib", "3.0"))
     html = index / "simple/demo-lib/index.html"
@@ -299,7 +301,7 @@ def test_errors_name_bucket_key_and_cause(bucket: Bucket, tmp_path: Path, monkey
     index = tmp_path / "index"
     build_index(index)
     args = on(bucket, "--s3-pages", str(index), "--keys-dir", str(index / "keys"))
-    result = run("init", *args)
+    result = run("init", *args, *FAST)
     assert result.exit_code == 1 and "it would be served to anyone" in result.output
     # Credentials only from the environment/config chain; none: a clear error.
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")

@@ -30,7 +30,7 @@ from tuf_pypi.repository.s3 import S3Storage
 from tuf_pypi.repository.storage import WriteKind
 from tuf_pypi.sample import SampleDist, add_release, build_index
 
-from .conftest import PASSPHRASE, Bucket
+from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
 
 
 class Crash(BaseException):
@@ -53,7 +53,11 @@ def _store(bucket: Bucket, endpoint: str | None = None, **kwargs) -> ObjectStore
 
 
 def _publisher(storage: S3Storage, keys: Path) -> Publisher:
-    directory = KeyDirectory(keys, passphrase=lambda _label: PASSPHRASE)
+    directory = KeyDirectory(
+        keys,
+        passphrase=lambda _label: PASSPHRASE,
+        offline_passphrase=lambda _label: OFFLINE_PASSPHRASE,
+    )
     return Publisher(storage.root, directory, storage=storage, processes=1)
 
 
@@ -79,7 +83,9 @@ def published(bucket: Bucket, tmp_path: Path) -> tuple[Path, Path]:
     index, keys = tmp_path / "index", tmp_path / "keys"
     build_index(index)
     storage = S3Storage.open(_store(bucket), index, pages_in_bucket=False)
-    init_repository(index, keys, PASSPHRASE, number_of_bins=16, now=utcnow(), storage=storage)
+    init_repository(
+        index, keys, PASSPHRASE, **OFFLINE, number_of_bins=16, now=utcnow(), storage=storage
+    )
     _publisher(storage, keys).publish()
     add_release(index, SampleDist("demo-lib", "3.0"))
     add_release(index, SampleDist("demo-new", "0.1"))

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import layout
-from ..keys import PASSPHRASE_ENV, KeyDirectory, KeyFileError
+from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
 from ..pages import PageError
 from ..repository import Publisher, StorageError
@@ -69,12 +69,13 @@ def fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def passphrase(label: str, confirm: bool = False) -> str:
-    value = os.environ.get(PASSPHRASE_ENV)
+def passphrase(label: str, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """The secret from ``env`` (the online key's by default) or a prompt on a terminal."""
+    value = os.environ.get(env)
     if value:
         return value
     if not sys.stdin.isatty():
-        raise KeyFileError(f"{label}: passphrase needed; set {PASSPHRASE_ENV} or run interactively")
+        raise KeyFileError(f"{label}: passphrase needed; set {env} or run interactively")
     return click.prompt(f"Passphrase for {label}", hide_input=True, confirmation_prompt=confirm)
 
 
@@ -186,7 +187,11 @@ def open_publisher(
     has to be opened.
     """
     check_keys_outside(repo, keys_dir)
-    keys = KeyDirectory(keys_dir, passphrase=passphrase)
+    keys = KeyDirectory(
+        keys_dir,
+        passphrase=passphrase,
+        offline_passphrase=lambda label: passphrase(label, env=OFFLINE_PASSPHRASE_ENV),
+    )
     storage = open_storage(repo)
     return Publisher(
         storage.root,
