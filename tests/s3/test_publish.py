@@ -293,7 +293,7 @@ def test_refresh_and_rebin_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
 def test_errors_name_bucket_key_and_cause(bucket: Bucket, tmp_path: Path, monkeypatch) -> None:
     result = run("status", "--repo", "s3://no-such-bucket-here/x", *on(bucket)[2:])
     assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert result.output.startswith("error: s3://no-such-bucket-here/x/: listing failed: ")
+    assert result.output.startswith("error: s3://no-such-bucket-here/x/tuf/: listing failed: ")
     assert "NoSuchBucket" in result.output
     result = run("verify", "--repo", "s3://Bad_Name/x")
     assert result.exit_code == 2 and "not a valid S3 bucket name" in result.output

@@ -99,7 +99,12 @@ class S3Storage(RepositoryStorage):
         """Make the work tree show the bucket: ``tuf/``, the pages if they live in the
         bucket, and with ``copies`` every page copy too (verify and gc read them)."""
         self._uploads.wait()
-        self._known = {o.relative: o for o in self.store.list("")}
+        # Only tuf/ and simple/: packages/ (most of a bucket's objects) is never read.
+        self._known = {
+            o.relative: o
+            for top in (layout.METADATA_DIR, layout.SIMPLE_DIR)
+            for o in self.store.list(f"{top}/")
+        }
         self._pull_dir(layout.METADATA_DIR, lambda _rel: True, delete=True)
         if self.pages_in_bucket or copies:
 
