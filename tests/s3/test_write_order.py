@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import itertools
 import shutil
 import threading
 import time
@@ -35,6 +36,20 @@ from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
 
 class Crash(BaseException):
     """Stands for the process dying: nothing after it runs."""
+
+
+class LosingStore(ObjectStore):
+    """With ``lost``, no write reaches the bucket: the process dies before any of the
+    requests it queued is sent, after its work tree was written."""
+
+    lost = False
+
+    def create(self, relative: str, data: bytes, known=None) -> bool:
+        return False if self.lost else super().create(relative, data, known)
+
+    def put(self, relative: str, data: bytes) -> None:
+        if not self.lost:
+            super().put(relative, data)
 
 
 class CrashingS3Storage(S3Storage):
@@ -106,25 +121,27 @@ def test_crash_between_every_pair_of_object_writes(
     assert total >= 8  # page copies, bins, snapshot, timestamp
     complete = _signed_targets(counting)
 
-    for crash_at in range(total):
+    url = ObjectStoreURL.parse(bucket.url)
+    for crash_at, lose in itertools.product(range(total), (False, True)):
         bucket.replace_all(saved)
-        tree = tmp_path / f"crash-{crash_at}"
+        tree = tmp_path / f"crash-{crash_at}-{lose}"
         shutil.copytree(template, tree)
-        crashing = CrashingS3Storage.open(_store(bucket), tree, pages_in_bucket=False)
-        crashing.crash_at = crash_at
+        store = LosingStore(url, endpoint_url=bucket.server.endpoint)
+        crashing = CrashingS3Storage.open(store, tree, pages_in_bucket=False)
+        crashing.crash_at, store.lost = crash_at, lose
         with pytest.raises(Crash):
             _publisher(crashing, keys).publish()
-        crashing.close()  # uploads already sent land (or not: either is a crash)
+        crashing.close()  # its uploads landed, or (lose) none reached the bucket
         # The bucket still serves the previous state, valid, with the changes pending.
         assert bucket.objects()["tuf/timestamp.json"] == saved["tuf/timestamp.json"]
         storage, report = _verify(bucket, tmp_path / "verify")
-        assert report.ok, (crash_at, report.problems)
+        assert report.ok, (crash_at, lose, report.problems)
         assert load_view(storage).timestamp.signed.version == 2
         # The next publish (a new process: a fresh pull of the same tree) finishes.
         again = S3Storage.open(_store(bucket), tree, pages_in_bucket=False)
         _publisher(again, keys).publish()
         storage, report = _verify(bucket, tmp_path / "verify")
-        assert report.ok and not report.pending, (crash_at, report.problems, report.pending)
+        assert report.ok and not report.pending, (crash_at, lose, report.problems)
         assert load_view(storage).timestamp.signed.version == 3
         assert _signed_targets(storage) == complete, crash_at
 

@@ -31,7 +31,7 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,22 +105,28 @@ class S3Storage(RepositoryStorage):
             for top in (layout.METADATA_DIR, layout.SIMPLE_DIR)
             for o in self.store.list(f"{top}/")
         }
-        self._pull_dir(layout.METADATA_DIR, lambda _rel: True, delete=True)
+        self._pull_dir(layout.METADATA_DIR, lambda _rel: True)
+        self._sweep(layout.METADATA_DIR, lambda _rel: True)
+
+        def wanted(rel: str) -> bool:
+            is_copy = _is_copy(rel)
+            return (copies and is_copy) or (self.pages_in_bucket and not is_copy)
+
         if self.pages_in_bucket or copies:
+            self._pull_dir(layout.SIMPLE_DIR, wanted)
+        # A local copy the bucket lacks (written by a publish that died before its
+        # upload) must go: the publisher takes a copy in the tree for one in the bucket.
+        # Live pages the bucket lacks go too when the pages live in the bucket.
+        self._sweep(layout.SIMPLE_DIR, lambda rel: self.pages_in_bucket or _is_copy(rel))
 
-            def wanted(rel: str) -> bool:
-                is_copy = _is_copy(rel)
-                return (copies and is_copy) or (self.pages_in_bucket and not is_copy)
-
-            self._pull_dir(layout.SIMPLE_DIR, wanted, delete=self.pages_in_bucket)
-
-    def _pull_dir(self, top: str, wanted, *, delete: bool) -> None:
-        remote = {rel: o for rel, o in self._known.items() if rel.startswith(f"{top}/")}
-        for rel, info in remote.items():
-            if not wanted(rel) or not _safe(rel):
+    def _pull_dir(self, top: str, wanted: Callable[[str], bool]) -> None:
+        """Download what ``wanted`` picks under ``top`` unless the local file has its
+        bytes; each file's mtime becomes the object's ``LastModified``."""
+        for rel, info in self._known.items():
+            if not rel.startswith(f"{top}/") or not wanted(rel) or not _safe(rel):
                 continue
             local = self.root / rel
-            if not _same_as_local(local, info, rel):
+            if not _same_as_local(local, info):
                 data = self.store.get(rel)
                 if data is None:
                     continue  # deleted since the listing
@@ -128,12 +134,13 @@ class S3Storage(RepositoryStorage):
                 replace_file(str(local), data, durable=False)
             stamp = info.modified.timestamp()
             os.utime(local, (stamp, stamp))
-        if not delete or not (self.root / top).is_dir():
-            return
+
+    def _sweep(self, top: str, removable: Callable[[str], bool]) -> None:
+        """Delete files under ``top`` of the work tree that the bucket does not have."""
         for dirpath, _dirs, files in os.walk(self.root / top):
             for name in files:
                 rel = Path(dirpath, name).relative_to(self.root).as_posix()
-                if rel not in remote and (top == layout.METADATA_DIR or not _is_copy(rel)):
+                if rel not in self._known and removable(rel):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(os.path.join(dirpath, name))
 
@@ -293,7 +300,7 @@ def _safe(rel: str) -> bool:
     return False
 
 
-def _same_as_local(local: Path, info: RemoteObject, rel: str) -> bool:
+def _same_as_local(local: Path, info: RemoteObject) -> bool:
     try:
         data = local.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
