@@ -375,3 +375,37 @@ def test_object_names_from_the_bucket_are_validated_before_touching_the_work_tre
     assert not [p for p in written if "escaped" in p or p.endswith(("evil.sh", "Not_Normalized"))]
     assert not (work / "simple/Not_Normalized").exists() and not (work / "tuf/sub").exists()
     assert verify_repository(storage, utcnow()).ok
+
+
+def test_uploads_are_bounded_and_the_barrier_raises_the_first_failure() -> None:
+    from tuf_pypi.objectstore import Uploads
+
+    uploads = Uploads(parallel=3)
+    lock, running, most, submitted_ahead = threading.Lock(), [0], [0], []
+    release = threading.Event()
+
+    def write() -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(5)
+        with lock:
+            running[0] -= 1
+
+    submitter = threading.Thread(target=lambda: [uploads.submit(write) for _ in range(20)])
+    submitter.start()
+    time.sleep(0.5)
+    submitted_ahead.append(len(uploads._pending))
+    release.set()
+    submitter.join(10)
+    uploads.wait()
+    assert most[0] == 3 and submitted_ahead == [6]  # 3 running, 3 queued, the rest waits
+    assert uploads.done == 20
+
+    def fail() -> None:
+        raise ObjectStoreError("s3://b/k: writing failed: InternalError")
+
+    uploads.submit(fail)
+    with pytest.raises(ObjectStoreError, match="InternalError"):
+        uploads.wait()
+    uploads.close()
