@@ -28,10 +28,11 @@ taken (or identical) and finishes (DESIGN §5.2).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
-import shutil
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,15 @@ class S3Storage(RepositoryStorage):
         self._uploads = store.uploads()
         #: Keys written since the last timestamp: what the purge hook is given.
         self.changed: list[str] = []
-        #: Objects written (confirmed) to the bucket by this storage.
-        self.objects_written = 0
+        self._timestamps = 0
 
     def __str__(self) -> str:
         return str(self.store)
+
+    @property
+    def objects_written(self) -> int:
+        """Objects written (and confirmed) to the bucket, or deleted, by this storage."""
+        return self._uploads.done + self._timestamps
 
     @classmethod
     def open(
@@ -175,7 +180,7 @@ class S3Storage(RepositoryStorage):
                     raise FileExistsWithOtherBytes(path)
                 self._write_local(path, data)
                 return False
-            self._submit(rel, lambda: self._create(kind, rel, data))
+            self._submit(rel, lambda: self._create(rel, data))
         else:
             self._submit(rel, lambda: self.store.put(rel, data))
         self._known[rel] = _pending(rel, data)
@@ -190,21 +195,17 @@ class S3Storage(RepositoryStorage):
             page = f"{directory}/{split[1]}"
             self._submit(page, lambda: self.store.put(page, data))
 
-    def _create(self, kind: WriteKind, rel: str, data: bytes) -> None:
+    def _create(self, rel: str, data: bytes) -> None:
         try:
             self.store.create(rel, data)
         except ObjectExists as e:
             # Taken between the listing and this write: another publisher is writing.
             raise StorageError(f"{e}; another publisher is writing this repository") from None
 
-    def _submit(self, rel: str, write) -> None:
-        def counted() -> None:
-            write()
-            self.objects_written += 1
-
+    def _submit(self, rel: str, write: Callable[[], object]) -> None:
         self.changed.append(rel)
         try:
-            self._uploads.submit(counted)
+            self._uploads.submit(write)
         except StorageError:
             raise
         except Exception as e:
@@ -225,7 +226,7 @@ class S3Storage(RepositoryStorage):
             raise StorageError(str(e)) from None
         if not swapped:
             raise ReplacedByOther(path)
-        self.objects_written += 1
+        self._timestamps += 1
         self._known[rel] = _pending(rel, data)
         self._write_local(path, data)
         self.changed.append(rel)
@@ -272,9 +273,6 @@ class S3Storage(RepositoryStorage):
 
 def _pending(rel: str, data: bytes) -> RemoteObject:
     """What a listing would say about an object just written (for later checks)."""
-    import hashlib
-    from datetime import datetime, timezone
-
     etag = f'"{hashlib.md5(data).hexdigest()}"'
     return RemoteObject(rel, len(data), etag, datetime.now(timezone.utc))
 
@@ -309,8 +307,3 @@ def _same_as_local(local: Path, info: RemoteObject) -> bool:
     if same is None:
         return False
     return same
-
-
-def reset_work_tree(work: Path) -> None:
-    """Forget a work tree (tests, and a fresh pull)."""
-    shutil.rmtree(work, ignore_errors=True)
