@@ -109,7 +109,11 @@ def main() -> int:
     finally:
         if proc is not None:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:  # moto frees a large store slowly
+                proc.kill()
+                proc.wait()
     return 0
 
 

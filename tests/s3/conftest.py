@@ -72,7 +72,11 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(autouse=True)
