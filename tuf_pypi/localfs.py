@@ -53,16 +53,20 @@ class ReplacedByOther(Exception):
     """A compare-and-swap replace found another writer's file in place (it was put back)."""
 
 
+def _write_all(fd: int, data: bytes, durable: bool) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    if durable:
+        os.fsync(fd)
+
+
 def _write_temp(path: str, data: bytes, durable: bool) -> str:
     """``data`` in a fresh temp file beside ``path`` (fsynced if ``durable``); its name."""
     tmp = _temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
+        _write_all(fd, data, durable)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -137,11 +141,7 @@ def _create_unnamed(path: str, data: bytes, durable: bool) -> bool:
             return False
         raise
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
+        _write_all(fd, data, durable)
         source = f"/proc/self/fd/{fd}".encode()
         if libc.linkat(_AT_FDCWD, source, _AT_FDCWD, path.encode(), _AT_SYMLINK_FOLLOW) != 0:
             code = ctypes.get_errno()

@@ -16,7 +16,7 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,18 +45,10 @@ def utcnow() -> datetime:
 
 
 @dataclass
-class PublishReport:
-    """What one publish did, for the CLI summary and for tests."""
+class PublishReport(ChangeSet):
+    """What one publish did, for the CLI summary and for tests: its change set, and
+    what was signed."""
 
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    repaired: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    unverifiable: dict[str, int] = field(default_factory=dict)
-    #: Pages found edited in place (same file, new bytes) since the last full scan.
-    edited_in_place: list[str] = field(default_factory=list)
     bins_signed: list[str] = field(default_factory=list)
     snapshot_version: int | None = None
     timestamp_version: int | None = None
@@ -68,16 +60,7 @@ class PublishReport:
     @classmethod
     def of(cls, cs: ChangeSet) -> PublishReport:
         """The report of a change set, before anything is signed."""
-        return cls(
-            added=cs.added,
-            changed=cs.changed,
-            removed=cs.removed,
-            unchanged=cs.unchanged,
-            repaired=cs.repaired,
-            skipped=cs.skipped,
-            unverifiable=cs.unverifiable,
-            edited_in_place=cs.edited_in_place,
-        )
+        return cls(**{f.name: getattr(cs, f.name) for f in fields(ChangeSet)})
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -193,18 +176,7 @@ class Publisher:
                     observations.append(checked)
                     continue
                 page = Page(*checked)
-                copy_written = self._write_page(root, path, page)
-                observations.append(
-                    Observed(
-                        path,
-                        state.bin_of(path),
-                        page.sha256,
-                        page.length,
-                        page.unverifiable,
-                        None,
-                        copy_written,
-                    )
-                )
+                observations.append(_observed(state, page, self._write_page(root, path, page)))
             changes = classify(observations, self._current(state), state.bin_of)
             return self._commit(state, changes, reuse_rendered=True)
 
@@ -368,17 +340,7 @@ class Publisher:
                     copy = f"{root}/{layout.SIMPLE_DIR}/{project}/"
                     copy += layout.consistent_name(form, page.sha256)
                     written = self.storage.put(WriteKind.COPY, copy, page.data)
-                    observations.append(
-                        Observed(
-                            path,
-                            state.bin_of(path),
-                            page.sha256,
-                            page.length,
-                            page.unverifiable,
-                            None,
-                            written,
-                        )
-                    )
+                    observations.append(_observed(state, page, written))
             if progress:
                 progress(done, len(names))
         return classify(observations, self._current(state), state.bin_of)
@@ -597,6 +559,14 @@ def _bin_bytes(signed: dict, texts: dict[str, str] | None, changed: Iterable[str
             signed["version"], signed["expires"], signed["targets"], texts, changed
         )
     return canonical.encode_canonical(signed)
+
+
+def _observed(state: PublishedState, page: Page, copy_written: bool) -> Observed:
+    """What a source read or received, for :func:`changeset.classify` (not cacheable)."""
+    path = page.path
+    return Observed(
+        path, state.bin_of(path), page.sha256, page.length, page.unverifiable, None, copy_written
+    )
 
 
 def _checked(path: str, data: bytes) -> tuple | Skipped:

@@ -231,6 +231,7 @@ class RepositoryStorage:
     def written_by_workers(self, count: int) -> None:
         """Forked workers wrote ``count`` files: the next barrier must cover them."""
         self._unsynced_by_workers += count
+        self.writes += count
 
     def barrier(self) -> None:
         """Make every write so far durable before anything that refers to it is written.
