@@ -231,7 +231,7 @@ def test_gc_on_a_bucket(bucket: Bucket, tmp_path: Path) -> None:
     index, keys, args = published_from_a_tree(bucket, tmp_path)
     first = bucket.objects()
     add_release(index, SampleDist("demo-lib", "3.0"))
-    ok(run("publish", *args))
+    ok(run("publish", *args, "--s3-no-confirm", "--s3-parallel", "2"))  # PUT counts
     add_release(index, SampleDist("demo-lib", "4.0"))
     ok(run("publish", *args))
     live = bucket.objects()
