@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import baseline
-from _common import PASSPHRASE, emit, measure, now, publisher, remove_copies
+from _common import OFFLINE, PASSPHRASE, emit, measure, now, publisher, remove_copies
 from securesystemslib.signer import CryptoSigner
 
 from tuf_pypi.repository import init_repository
@@ -45,7 +45,7 @@ def tuf_pypi_round(index: Path, work: Path, bins: int) -> dict:
     result: dict = {"bins": bins}
     with measure(result):
         t0 = time.perf_counter()
-        init_repository(index, keys, PASSPHRASE, number_of_bins=bins, now=now())
+        init_repository(index, keys, PASSPHRASE, **OFFLINE, number_of_bins=bins, now=now())
         result["init_s"] = round(time.perf_counter() - t0, 3)
         report = publisher(index, keys, state_dir=state).publish()
     result["pages"] = len(report.added)

@@ -42,7 +42,7 @@ from tuf_pypi.keys import load_key_file_signer
 from tuf_pypi.mirror.sync import SyncOptions, overlay_mirror, sync_mirror
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 
-from ..repository.conftest import PASSPHRASE, SignedRepo
+from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, SignedRepo
 from .conftest import Server
 
 METADATA_MAX_BYTES = Limits().metadata_max_bytes
@@ -60,7 +60,8 @@ class Attacker:
         self.view = load_view(signed.storage)
 
     def key(self, name: str) -> Signer:
-        return load_key_file_signer(self.signed.keys_dir / f"{name}.key", PASSPHRASE)
+        secret = PASSPHRASE if name == "online" else OFFLINE_PASSPHRASE
+        return load_key_file_signer(self.signed.keys_dir / f"{name}.key", secret)
 
     def current(self, role: str) -> Metadata:
         name = layout.metadata_filename(role, self.view.version_of(role))
