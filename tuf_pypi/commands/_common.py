@@ -35,9 +35,11 @@ from ..client.config import (
 from ..client.errors import SetupError
 from ..client.health import DEFAULT_BUDGET
 from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
+from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
 from ..pages import PageError
 from ..repository import Publisher, StorageError
 from ..repository.settings import load_expiry
+from ._s3 import local_tree, open_storage, s3_options
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_EXPIRED = 0, 1, 2, 3, 4
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,12 +94,35 @@ def echo_json(data: object) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-repo_option = click.option(
-    "--repo",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Index root: the directory holding simple/ (and tuf/ once initialised).",
-)
+class RepoLocation(click.ParamType):
+    """A directory, or ``s3://BUCKET/PREFIX`` (an :class:`ObjectStoreURL`)."""
+
+    name = "DIR|s3://BUCKET/PREFIX"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path | ObjectStoreURL:
+        if isinstance(value, (Path, ObjectStoreURL)):
+            return value
+        if is_object_store_url(value):
+            try:
+                return ObjectStoreURL.parse(value)
+            except ValueError as e:
+                self.fail(str(e), param, ctx)
+        return Path(value)
+
+
+def repo_option(func: F) -> F:
+    """``--repo`` (a directory or an ``s3://`` URL) and the object store options."""
+    func = s3_options(func)
+    return click.option(
+        "--repo",
+        type=RepoLocation(),
+        required=True,
+        help="Index root: the directory holding simple/ (and tuf/ once initialised), "
+        "or s3://BUCKET/PREFIX for a repository in an object store (see the --s3-* "
+        "options; credentials come from the usual AWS environment and config files).",
+    )(func)
+
+
 keys_option = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -109,7 +134,12 @@ keys_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-def check_keys_outside(repo: Path, keys_dir: Path) -> None:
+def check_keys_outside(repo: Path | ObjectStoreURL, keys_dir: Path) -> None:
+    if isinstance(repo, ObjectStoreURL):
+        local = local_tree(repo)  # a bucket never holds the key directory; its pages may
+        if local is None:
+            return
+        repo = local
     if keys_dir.resolve().is_relative_to(repo.resolve()):
         raise ValueError(
             f"--keys-dir {keys_dir} is inside --repo {repo}: it would be served to anyone"
@@ -123,6 +153,7 @@ EXPECTED_ERRORS: list[type[Exception]] = [
     layout.LayoutError,
     PageError,
     ValueError,
+    ObjectStoreError,
 ]
 
 #: Client-side options shared by ``download``, ``proxy`` and ``run``; mirrors and root
@@ -207,7 +238,7 @@ link_copies_option = click.option(
 
 
 def open_publisher(
-    repo: Path,
+    repo: Path | ObjectStoreURL,
     keys_dir: Path,
     state_dir: Path | None = None,
     wait: bool = True,
@@ -224,9 +255,11 @@ def open_publisher(
         passphrase=passphrase,
         offline_passphrase=lambda label: passphrase(label, env=OFFLINE_PASSPHRASE_ENV),
     )
+    storage = open_storage(repo)
     return Publisher(
-        repo,
+        storage.root,
         keys,
+        storage=storage,
         state_dir=state_dir,
         expiry=load_expiry(keys_dir),
         wait_for_lock=wait,

@@ -31,7 +31,7 @@ from ..keys import (
     public_key_document,
     read_public_key,
 )
-from ..repository import RepositoryStorage, load_view
+from ..repository import load_view
 from ..repository.ceremony import (
     CeremonyError,
     Proposal,
@@ -57,6 +57,7 @@ from ._common import (
     passphrase,
     repo_option,
 )
+from ._s3 import open_storage
 
 __all__ = ["COMMANDS"]
 
@@ -269,7 +270,7 @@ def root_prepare(
     Key options take a key file or a public key document ('key show --json').
     An online key change also needs 'bins prepare --online-key' applied with it.
     """
-    current = load_view(RepositoryStorage(repo)).root
+    current = load_view(open_storage(repo)).root
     proposal = prepare_root(
         current,
         utcnow(),
@@ -299,7 +300,7 @@ def targets_prepare(
     repo: Path, keys_dir: Path, bins_key: Path | None, expires: timedelta | None, out: Path
 ) -> None:
     """Write targets version N+1, unsigned, to --out for the targets key holder to sign."""
-    current = load_view(RepositoryStorage(repo)).targets
+    current = load_view(open_storage(repo)).targets
     bins_public = load_public_key(bins_key) if bins_key else None
     proposal = prepare_targets(
         current, utcnow(), _lifetime(keys_dir, "targets", expires), bins_key=bins_public
@@ -323,7 +324,7 @@ def bins_prepare(
     repo: Path, keys_dir: Path, online_key: Path | None, expires: timedelta | None, out: Path
 ) -> None:
     """Write bins version N+1, unsigned, to --out for the bins key holder to sign."""
-    current = load_view(RepositoryStorage(repo)).bins
+    current = load_view(open_storage(repo)).bins
     online_public = load_public_key(online_key) if online_key else None
     proposal = prepare_bins(
         current, utcnow(), _lifetime(keys_dir, "bins", expires), online_key=online_public
@@ -341,7 +342,7 @@ def _current_of(role: str, repo: Path | None, current: Path | None) -> Metadata 
         except Exception as e:  # any parse failure means the user's file is not metadata
             raise CeremonyError(f"{current}: not TUF metadata ({type(e).__name__})") from None
     if repo is not None:
-        view = load_view(RepositoryStorage(repo))
+        view = load_view(open_storage(repo))
         return {"root": view.root, "targets": view.targets, layout.BINS_ROLE: view.bins}[role]
     return None
 

@@ -13,18 +13,20 @@ from tuf.api.metadata import Metadata
 from .. import layout
 from ..client import ClientError
 from ..mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
-from ..repository import RepositoryStorage
+from ..objectstore import ObjectStoreURL, push_tree
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
 from ..repository.publisher import utcnow
 from ._common import (
     DURATION,
     EXIT_FAILED,
+    RepoLocation,
     check_keys_outside,
     echo_json,
     fail_cleanly,
     json_option,
     repo_option,
 )
+from ._s3 import open_storage, s3_options, s3_settings
 from .repository import state_option
 
 __all__ = ["COMMANDS"]
@@ -93,7 +95,7 @@ def gc(
     lock_dir = state_dir or keys_dir
     check_keys_outside(repo, lock_dir)
     report = collect_garbage(
-        RepositoryStorage(repo),
+        open_storage(repo, copies=True),
         lock_dir / layout.LOCK_FILE,
         utcnow(),
         grace,
@@ -250,9 +252,11 @@ def mirror() -> None:
 @click.option(
     "--to",
     "dest",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=RepoLocation(),
     required=True,
-    help="The mirror directory (created if missing); serve it with nginx/tuf-pypi.conf.",
+    help="The mirror directory (created if missing); serve it with nginx/tuf-pypi.conf. "
+    "Or s3://BUCKET/PREFIX: synced into --s3-work-dir, then uploaded in the same "
+    "order (immutable objects first, timestamp.json last).",
 )
 @click.option(
     "--project",
@@ -269,10 +273,11 @@ def mirror() -> None:
 @wait_option
 @quiet_option
 @json_option
+@s3_options
 @fail_cleanly
 def sync(
     upstream: str,
-    dest: Path,
+    dest: Path | ObjectStoreURL,
     projects: tuple[str, ...],
     root_file: Path | None,
     state_dir: Path | None,
@@ -293,15 +298,26 @@ def sync(
     (exit 1). Incremental: only what changed since the last sync is fetched. Run
     it from cron; run 'tuf-pypi gc' on the mirror daily.
     """
+    bucket = dest if isinstance(dest, ObjectStoreURL) else None
+    if bucket is not None:
+        s3 = s3_settings(bucket)
+        dest = s3["work"]
     options = SyncOptions(
         projects=_projects(projects),
         packages=not no_packages,
-        compress=not no_gzip,
+        compress=not no_gzip and bucket is None,  # a CDN compresses; S3 does not negotiate
         jobs=jobs,
         state_dir=state_dir,
     )
     flags = {"quiet": quiet, "as_json": as_json, "no_wait": no_wait}
     _run_sync(sync_mirror, upstream, dest, root_file, options, **flags)
+    if bucket is not None:
+        pushed = push_tree(dest, s3["store"], purge_command=s3["purge_command"])
+        if not as_json:
+            click.echo(
+                f"{bucket}: uploaded {len(pushed.written)} objects, deleted "
+                f"{len(pushed.deleted)}, {pushed.unchanged} already there"
+            )
 
 
 @mirror.command()

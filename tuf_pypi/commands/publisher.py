@@ -21,7 +21,7 @@ from ..metrics import serve
 from ..queue import BatchLimits, QueueError, UploadQueue, deletion, open_queue, page_update
 from ..queue.daemon import DaemonSettings, PublisherBusy, QueueDaemon
 from ..queue.metrics import PublisherMetrics
-from ..repository import Publisher, RepositoryStorage, load_view
+from ..repository import Publisher, load_view
 from ..repository.settings import load_expiry
 from ._common import (
     DURATION,
@@ -37,6 +37,7 @@ from ._common import (
     passphrase,
     repo_option,
 )
+from ._s3 import open_fenced_storage, open_storage
 from .repository import state_option
 
 __all__ = ["COMMANDS"]
@@ -74,7 +75,7 @@ def _check_db_outside(db_url: str, repo: Path) -> None:
 
 def _open_online_key(keys: KeyDirectory, repo: Path) -> None:
     """Open the timestamp key now, so a wrong passphrase fails at start, not at a batch."""
-    root = load_view(RepositoryStorage(repo)).root.signed
+    root = load_view(open_storage(repo)).root.signed
     role = root.roles["timestamp"]
     for keyid in role.keyids[: role.threshold]:
         keys.signer_for(root.keys[keyid], "timestamp")
@@ -172,7 +173,8 @@ def publisher(
         stream=sys.stderr,
     )
     check_keys_outside(repo, keys_dir)
-    _check_db_outside(db_url, repo)
+    if isinstance(repo, Path):
+        _check_db_outside(db_url, repo)
     keys = KeyDirectory(keys_dir, passphrase=passphrase)
     _open_online_key(keys, repo)
     expiry = load_expiry(keys_dir)
@@ -188,7 +190,7 @@ def publisher(
         lambda: open_queue(db_url, application_name="tuf-pypi publisher"),
         repo,
         lambda storage: Publisher(
-            repo,
+            storage.root,
             keys,
             state_dir=state_dir,
             expiry=expiry,
@@ -197,6 +199,7 @@ def publisher(
         ),
         settings,
         metrics,
+        make_storage=open_fenced_storage(repo),
     )
     server = None
     if metrics_port is not None:

@@ -24,7 +24,6 @@ from ..keys import (
 from ..metrics import Registry
 from ..repository import (
     Expiry,
-    RepositoryStorage,
     StorageError,
     init_repository,
     load_view,
@@ -49,6 +48,7 @@ from ._common import (
     passphrase,
     repo_option,
 )
+from ._s3 import open_storage
 
 __all__ = ["COMMANDS"]
 
@@ -171,7 +171,7 @@ def init(
     if root_threshold > root_keys:
         raise click.UsageError(f"--root-threshold {root_threshold} exceeds --root-keys {root_keys}")
     check_keys_outside(repo, keys_dir)
-    if not repo.is_dir():
+    if isinstance(repo, Path) and not repo.is_dir():
         raise StorageError(f"{repo} is not a directory (expected an index root with simple/)")
     expiry = Expiry(
         root=offline_expiry,
@@ -190,8 +190,9 @@ def init(
         offline_secret = passphrase(label, confirm=True, env=OFFLINE_PASSPHRASE_ENV)
         secrets = {"offline_passphrase": offline_secret, "offline_kdf": KDF_LIMITS[kdf_limits]}
     click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
+    storage = open_storage(repo)
     report = init_repository(
-        repo,
+        storage.root,
         keys_dir,
         secret,
         number_of_bins=number_of_bins,
@@ -199,9 +200,10 @@ def init(
         root_keys=root_keys,
         root_threshold=root_threshold,
         expiry=expiry,
+        storage=storage,
         **secrets,
     )
-    click.echo(f"Initialised {repo / layout.METADATA_DIR} with {report.number_of_bins} bins.")
+    click.echo(f"Initialised {repo}/{layout.METADATA_DIR} with {report.number_of_bins} bins.")
     for label, path in report.key_files.items():
         click.echo(f"  {label:<8} {path}")
     offline = (
@@ -405,7 +407,7 @@ def status(
     """
     keys = KeyDirectory(keys_dir) if keys_dir is not None else None
     report = repository_status(
-        load_view(RepositoryStorage(repo)), utcnow(), warn_within, offline_warn_within, keys
+        load_view(open_storage(repo)), utcnow(), warn_within, offline_warn_within, keys
     )
     if prometheus:
         registry = Registry()
@@ -447,7 +449,7 @@ def verify(repo: Path, as_json: bool) -> None:
     signed in their current form are listed as pending (exit 3): clients still
     get the last signed copy until 'tuf-pypi publish' runs.
     """
-    report = verify_repository(RepositoryStorage(repo), utcnow())
+    report = verify_repository(open_storage(repo, copies=True), utcnow())
     if as_json:
         echo_json(
             {

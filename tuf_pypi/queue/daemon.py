@@ -179,11 +179,14 @@ class QueueDaemon:
         make_publisher: Callable[[RepositoryStorage], Publisher],
         settings: DaemonSettings | None = None,
         metrics: PublisherMetrics | None = None,
+        make_storage: Callable[[Callable[[], None]], RepositoryStorage] | None = None,
     ) -> None:
         self.connect = connect
         self.settings = settings or DaemonSettings()
         self.metrics = metrics or PublisherMetrics()
-        self.storage = FencedStorage(repo, self._check_leadership)
+        # ``make_storage`` (given the fence check): another backend, fenced the same way.
+        fenced = make_storage or (lambda check: FencedStorage(repo, check))
+        self.storage = fenced(self._check_leadership)
         self.publisher = make_publisher(self.storage)
         self._queue: QueueDatabase | None = None
         self._last_housekeeping = -float("inf")

@@ -48,6 +48,7 @@ def init_repository(
     root_threshold: int = 1,
     expiry: Expiry = DEFAULT_EXPIRY,
     keytype: str = "ed25519",
+    storage: RepositoryStorage | None = None,
 ) -> InitReport:
     """Generate keys in ``keys_dir`` and write version 1 of every role into ``repo/tuf``.
 
@@ -64,7 +65,7 @@ def init_repository(
         root_keys = len(offline_signers.root)
     else:
         require_distinct_passphrases(passphrase, [offline_passphrase or ""])
-    storage = RepositoryStorage(repo)
+    storage = storage or RepositoryStorage(repo)
     layout.suffix_len(number_of_bins)
     if not 1 <= root_threshold <= root_keys:
         raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")

@@ -220,15 +220,21 @@ def _bins_of(view: RepositoryView, paths: Iterable[str]) -> set[str]:
     return bins
 
 
-def _delete(entries: Mapping[str, os.DirEntry], names: list[str], dry_run: bool) -> int:
-    """Delete ``names`` (unless ``dry_run``); bytes freed (or that would be)."""
+def _delete(
+    storage: RepositoryStorage,
+    entries: Mapping[str, os.DirEntry],
+    names: list[str],
+    dry_run: bool,
+) -> int:
+    """Delete ``names`` (unless ``dry_run``) through the storage (the fence sees each;
+    an object store deletes the object); bytes freed (or that would be)."""
     freed = 0
     for name in names:
         entry = entries[name]
         with contextlib.suppress(FileNotFoundError):
             size = entry.stat().st_size
             if not dry_run:
-                os.unlink(entry.path)
+                storage.delete(entry.path)
             freed += size
     return freed
 
@@ -276,7 +282,7 @@ def collect_garbage(
         report.deleted_pages = select_garbage(old_pages, refs.pages, cutoff)
         report.kept_metadata = len(metadata) - len(report.deleted_metadata)
         report.kept_pages = len(pages) - len(report.deleted_pages)
-        report.bytes_freed = _delete(pages, report.deleted_pages, dry_run) + _delete(
-            metadata, report.deleted_metadata, dry_run
-        )
+        report.bytes_freed = _delete(storage, pages, report.deleted_pages, dry_run)
+        report.bytes_freed += _delete(storage, metadata, report.deleted_metadata, dry_run)
+        storage.barrier()
         return report
