@@ -23,6 +23,7 @@ from ._common import (
     echo_json,
     fail_cleanly,
     json_option,
+    lock_dir_of,
     repo_option,
 )
 from .repository import state_option
@@ -38,10 +39,9 @@ wait_option = click.option(
 keys_dir_for_lock = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("keys"),
-    show_default=True,
     envvar="TUF_PYPI_KEYS_DIR",
-    help="Holds publish.lock unless --state-dir is given (no key is read). [env TUF_PYPI_KEYS_DIR]",
+    help="Holds publish.lock unless --state-dir is given (no key is read); found as for "
+    "publish, and never created. [env TUF_PYPI_KEYS_DIR]",
 )
 
 
@@ -74,7 +74,7 @@ def _size(n: int) -> str:
 def gc(
     repo: Path,
     grace: timedelta,
-    keys_dir: Path,
+    keys_dir: Path | None,
     state_dir: Path | None,
     no_wait: bool,
     dry_run: bool,
@@ -90,7 +90,7 @@ def gc(
     (<state-dir or keys-dir>/publish.lock), so it never races a publish or a
     mirror sync using the same --state-dir. Run it from cron, e.g. daily.
     """
-    lock_dir = state_dir or keys_dir
+    lock_dir = state_dir or lock_dir_of(repo, keys_dir)
     check_keys_outside(repo, lock_dir)
     report = collect_garbage(
         RepositoryStorage(repo),

@@ -15,7 +15,7 @@ from .metadata import DEFAULT_EXPIRY, Expiry, InitialKeys
 from .settings import save_expiry
 from .storage import RepositoryStorage, StorageError
 
-__all__ = ["InitReport", "init_repository"]
+__all__ = ["InitReport", "check_can_init", "init_repository"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,22 @@ class InitReport:
 
 def _key_labels(root_keys: int) -> list[str]:
     return [f"root-{i}" for i in range(1, root_keys + 1)] + ["targets", "bins", "online"]
+
+
+def check_can_init(repo: Path, keys_dir: Path, root_keys: int = 1) -> dict[str, Path]:
+    """The key files ``init`` would create; StorageError if it would overwrite anything.
+
+    Asked before any passphrase prompt or key generation, so running ``init`` twice
+    refuses at once instead of after "Generating keys...".
+    """
+    storage = RepositoryStorage(repo)
+    if storage.metadata_dir.exists() and any(storage.metadata_dir.iterdir()):
+        raise StorageError(f"{storage.metadata_dir} already exists and is not empty")
+    files = {label: keys_dir / f"{label}{KEY_FILE_SUFFIX}" for label in _key_labels(root_keys)}
+    existing = [str(f) for f in files.values() if f.exists()]
+    if existing:
+        raise StorageError(f"refusing to overwrite existing key files: {', '.join(existing)}")
+    return files
 
 
 def init_repository(
@@ -50,13 +66,8 @@ def init_repository(
     layout.suffix_len(number_of_bins)
     if not 1 <= root_threshold <= root_keys:
         raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")
-    if storage.metadata_dir.exists() and any(storage.metadata_dir.iterdir()):
-        raise StorageError(f"{storage.metadata_dir} already exists and is not empty")
-    labels = _key_labels(root_keys)
-    files = {label: keys_dir / f"{label}{KEY_FILE_SUFFIX}" for label in labels}
-    existing = [str(f) for f in files.values() if f.exists()]
-    if existing:
-        raise StorageError(f"refusing to overwrite existing key files: {', '.join(existing)}")
+    files = check_can_init(repo, keys_dir, root_keys)
+    labels = list(files)
 
     public = {label: generate_key_file(files[label], passphrase, keytype) for label in labels}
     signers: dict[str, Signer] = {
