@@ -113,3 +113,19 @@ def test_keep_index_versions_tree(make_repo) -> None:
     result = verify(repo, "--files", "--mirror")
     assert result.exit_code == 0, result.output
     assert (repo / "simple/demo-app/index.html").is_symlink()
+
+
+def test_an_upstream_without_tuf_metadata_is_said_in_one_line(make_repo, http, tmp_path) -> None:
+    signed = make_repo()
+    plain = tmp_path / "plain"  # an index with pages but no tuf/, like pypi.org today
+    (plain / "simple").mkdir(parents=True)
+    url = http(plain).url + "/"
+    result = CliRunner().invoke(
+        main,
+        ["mirror", "sync", "--from", url, "--to", str(tmp_path / "m"),
+         "--root", str(signed.repo / "tuf/1.root.json"), "--state-dir", str(tmp_path / "s")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"error: {url} serves no TUF metadata (no tuf/timestamp.json)")
+    assert first.count(url) == 1 and "docs/mirror.md" in first

@@ -12,6 +12,7 @@ from tuf.api.metadata import Metadata
 
 from .. import layout
 from ..client import ClientError
+from ..client.errors import UnavailableError
 from ..client.mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
 from ..repository import RepositoryStorage
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
@@ -186,7 +187,7 @@ def _run_sync(
             wait_for_lock=not no_wait,
         )
     except ClientError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_explain(upstream, exc)}", err=True)
         click.echo(f"error: {directory} is unchanged: it still serves {before}", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
@@ -194,6 +195,19 @@ def _run_sync(
     else:
         _summary(report, directory)
     return report
+
+
+def _explain(upstream: str, exc: ClientError) -> str:
+    """The error in one line; an upstream with no TUF metadata at all (pypi.org today)
+    is told as that, with what to do instead."""
+    text = str(exc)
+    if isinstance(exc, UnavailableError) and "/tuf/timestamp.json" in text and "404" in text:
+        return (
+            f"{upstream} serves no TUF metadata (no tuf/timestamp.json), so there is "
+            "nothing to copy; to give your clients TUF over a bandersnatch mirror, sign "
+            "it yourself (docs/mirror.md, section 1)"
+        )
+    return text
 
 
 def _summary(report: SyncReport, directory: Path) -> None:
