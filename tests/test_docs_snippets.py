@@ -2,7 +2,8 @@
 
 Each page's ``bash``/``sh`` and ``python`` blocks run top to bottom in one bash session
 (exports carry over, as when a reader pastes them into one terminal), from a scratch
-directory, with a scratch ``HOME``, on loopback only. ``$CLONE`` is this clone.
+directory (README.md: from the clone, as it says), with a scratch ``HOME``, on
+loopback only. ``$CLONE`` is this clone.
 
 A block may be preceded by one marker comment, invisible in the rendered page:
 
@@ -120,6 +121,9 @@ trap stop_services EXIT
 
 def test_markers_are_well_formed() -> None:
     for page in PAGES:
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("<!-- doc-test:"):
+                assert _MARKER.match(line), f"{page.name}:{n}: unknown marker {line!r}"
         for block in blocks_of(page):
             if block.marker == "skip":
                 assert block.reason, f"{page.name}:{block.line}: skip needs a reason"
@@ -156,7 +160,7 @@ def test_page_commands_run_as_pasted(page: Path) -> None:
         script.write_text(_script(blocks, scratch))
         done = subprocess.run(
             ["bash", str(script)],
-            cwd=work,
+            cwd=CLONE if page.name == "README.md" else work,  # "from a clone", it says
             env=env,
             capture_output=True,
             text=True,
