@@ -149,8 +149,7 @@ def _check_count(data: bytes, full: object, form: str = "index.html") -> bool:
 
 def test_unmutated_pages_take_the_fast_path(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path)
-    # The real PyPI pages come from ../shared beside the checkout; without them the
-    # sample and generated pages still make a corpus.
+    # The real PyPI pages (tests/fixtures/pypi-pages), the sample and generated pages.
     assert len(corpus) > 10
     for text in corpus:
         assert _check(text), text[:200]
