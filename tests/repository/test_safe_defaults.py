@@ -276,3 +276,20 @@ def test_publish_says_when_it_waits_for_the_lock(env: Env) -> None:
     holder.join()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == "" and json.loads(out)["resigned"] == []
+    # gc says it too
+    released.clear()
+    holding.clear()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuf_pypi.cli", "gc", "--repo", str(env.repo), "--keys-dir",
+         str(env.keys)],
+        cwd=env.cwd, env=env.env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "waiting for the publisher lock" in proc.stderr.readline()
+    finally:
+        released.set()
+        holder.join()
+    assert proc.wait(60) == 0

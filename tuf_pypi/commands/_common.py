@@ -192,7 +192,8 @@ def keys_args(repo: Path, keys_dir: Path | None) -> str:
     return f"--repo {repo.absolute()} --keys-dir {shown}"
 
 
-def _waiting(lock_file: Path) -> None:
+def lock_wait_line(lock_file: Path) -> None:
+    """The line a command prints when it starts waiting for the publisher lock."""
     click.echo(f"waiting for the publisher lock {lock_file} (held by another publish)...", err=True)
 
 
@@ -232,5 +233,5 @@ def open_publisher(
         link_copies=link_copies,
     )
     if not quiet:
-        publisher.on_lock_wait = _waiting
+        publisher.on_lock_wait = lock_wait_line
     return publisher

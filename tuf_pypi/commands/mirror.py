@@ -25,6 +25,7 @@ from ._common import (
     fail_cleanly,
     json_option,
     lock_dir_of,
+    lock_wait_line,
     repo_option,
 )
 from .repository import state_option
@@ -100,6 +101,7 @@ def gc(
         grace,
         dry_run=dry_run,
         wait_for_lock=not no_wait,
+        on_lock_wait=None if as_json else lock_wait_line,
     )
     if as_json:
         echo_json(report.to_dict())
