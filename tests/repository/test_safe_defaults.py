@@ -6,6 +6,7 @@ a clean environment (its own HOME and XDG_CONFIG_HOME), as a cron job would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -209,10 +211,11 @@ def test_fix_it_commands_run_as_printed(env: Env) -> None:
     assert done.returncode == 0 and "re-signed" in done.stdout
 
 
-def test_publish_says_when_it_waits_for_the_lock(env: Env) -> None:
-    env.init()
-    released = threading.Event()
-    holding = threading.Event()
+@contextlib.contextmanager
+def _locked_while(env: Env, *args: str) -> Iterator[subprocess.Popen]:
+    """Run tuf-pypi ``args`` while another process holds the publisher lock; the lock
+    is released when the block ends."""
+    released, holding = threading.Event(), threading.Event()
 
     def hold() -> None:
         with exclusive_lock(env.keys / "publish.lock"):
@@ -222,17 +225,9 @@ def test_publish_says_when_it_waits_for_the_lock(env: Env) -> None:
     holder = threading.Thread(target=hold)
     holder.start()
     holding.wait(10)
+    command = [sys.executable, "-m", "tuf_pypi.cli", *args, "--repo", str(env.repo)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuf_pypi.cli",
-            "publish",
-            "--repo",
-            str(env.repo),
-            "--keys-dir",
-            str(env.keys),
-        ],
+        [*command, "--keys-dir", str(env.keys)],
         cwd=env.cwd,
         env=env.env,
         stderr=subprocess.PIPE,
@@ -240,56 +235,22 @@ def test_publish_says_when_it_waits_for_the_lock(env: Env) -> None:
         text=True,
     )
     try:
-        first = proc.stderr.readline()
-        assert f"waiting for the publisher lock {env.keys / 'publish.lock'}" in first
+        yield proc
     finally:
         released.set()
         holder.join()
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and "8 added" in out
+
+
+def test_publishing_commands_say_when_they_wait_for_the_lock(env: Env) -> None:
+    env.init()
+    for command, done in (("publish", "8 added"), ("gc", "deleted")):
+        with _locked_while(env, command) as proc:
+            line = proc.stderr.readline()
+            assert f"waiting for the publisher lock {env.keys / 'publish.lock'}" in line
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and done in out, command
     # quiet under --json
-    released.clear()
-    holding.clear()
-    holder = threading.Thread(target=hold)
-    holder.start()
-    holding.wait(10)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tuf_pypi.cli",
-            "refresh",
-            "--repo",
-            str(env.repo),
-            "--keys-dir",
-            str(env.keys),
-            "--json",
-        ],
-        cwd=env.cwd,
-        env=env.env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(3)  # the command is blocked on the lock by now (it starts in ~1 s)
-    released.set()
-    holder.join()
+    with _locked_while(env, "refresh", "--json") as proc:
+        time.sleep(3)  # the command is blocked on the lock by now (it starts in ~1 s)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == "" and json.loads(out)["resigned"] == []
-    # gc says it too
-    released.clear()
-    holding.clear()
-    holder = threading.Thread(target=hold)
-    holder.start()
-    holding.wait(10)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tuf_pypi.cli", "gc", "--repo", str(env.repo), "--keys-dir",
-         str(env.keys)],
-        cwd=env.cwd, env=env.env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert "waiting for the publisher lock" in proc.stderr.readline()
-    finally:
-        released.set()
-        holder.join()
-    assert proc.wait(60) == 0
