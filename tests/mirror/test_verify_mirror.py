@@ -129,3 +129,17 @@ def test_an_upstream_without_tuf_metadata_is_said_in_one_line(make_repo, http, t
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"error: {url} serves no TUF metadata (no tuf/timestamp.json)")
     assert first.count(url) == 1 and "docs/mirror.md" in first
+
+
+def test_verify_says_why_publish_refuses_a_page(make_repo) -> None:
+    signed = make_repo()
+    odd = signed.repo / "simple" / "Not_Normalized"
+    odd.mkdir()
+    (odd / "index.html").write_bytes(b"<html></html>")
+    page = signed.page("demo-core")
+    page.write_bytes(b"\xff")
+    result = verify(signed.repo)
+    assert result.exit_code == 3
+    assert "refused: simple/Not_Normalized: directory name is not a PEP 503" in result.output
+    assert "refused: simple/demo-core/index.html: not valid UTF-8" in result.output
+    assert "pending" not in result.output  # publish would not help
