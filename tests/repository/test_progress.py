@@ -65,3 +65,12 @@ def test_quiet_under_json_on_a_terminal(make_repo) -> None:
     signed = make_repo()
     code, _, err = _run(["verify", "--repo", str(signed.repo), "--json"], tty=True)
     assert code == 0 and err == ""
+
+
+def test_init_shows_progress_on_a_terminal(tmp_path) -> None:
+    from tuf_pypi.sample import build_index
+
+    build_index(tmp_path / "web")
+    args = ["init", "--repo", str(tmp_path / "web"), "--keys-dir", str(tmp_path / "k")]
+    code, _, err = _run([*args, "--bins", "256"], tty=True)
+    assert code == 0 and "signing roles" in err and "100%" in err, err

@@ -143,16 +143,18 @@ def init(
     secret = passphrase(f"the new keys in {keys_dir}", confirm=True)
     if not as_json:
         click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
-    report = init_repository(
-        repo,
-        keys_dir,
-        secret,
-        number_of_bins=number_of_bins,
-        now=utcnow(),
-        root_keys=root_keys,
-        root_threshold=root_threshold,
-        expiry=expiry,
-    )
+    with progress_bars(wants_progress(as_json)) as bars:
+        report = init_repository(
+            repo,
+            keys_dir,
+            secret,
+            number_of_bins=number_of_bins,
+            now=utcnow(),
+            root_keys=root_keys,
+            root_threshold=root_threshold,
+            expiry=expiry,
+            progress=bars,
+        )
     next_command = f"tuf-pypi publish {keys_args(repo, keys_dir)}"
     if as_json:
         echo_json(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,11 +57,13 @@ def init_repository(
     root_threshold: int = 1,
     expiry: Expiry = DEFAULT_EXPIRY,
     keytype: str = "ed25519",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> InitReport:
     """Generate keys in ``keys_dir`` and write version 1 of every role into ``repo/tuf``.
 
     Refuses to touch an existing repository or overwrite any key file, before
-    generating anything.
+    generating anything. ``progress(stage, done, total)`` is told as roles are signed
+    (a minute for 16,384 bins).
     """
     storage = RepositoryStorage(repo)
     layout.suffix_len(number_of_bins)
@@ -87,7 +90,9 @@ def init_repository(
     # Delegated roles first, root and timestamp last: until timestamp.json exists
     # no client can start from this repository.
     versions: dict[str, int] = {}
-    for role, md in roles.items():
+    for done, (role, md) in enumerate(roles.items(), 1):
+        if progress is not None:
+            progress("signing roles", done, len(roles))
         if role == "root":
             continue
         md_builder.sign(md, signer_of.get(role, [signers["online"]]))
