@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tuf_pypi.sample import build_index
+
 from .conftest import PASSPHRASE
 
 
@@ -68,8 +70,6 @@ def test_quiet_under_json_on_a_terminal(make_repo) -> None:
 
 
 def test_init_shows_progress_on_a_terminal(tmp_path) -> None:
-    from tuf_pypi.sample import build_index
-
     build_index(tmp_path / "web")
     args = ["init", "--repo", str(tmp_path / "web"), "--keys-dir", str(tmp_path / "k")]
     code, _, err = _run([*args, "--bins", "256"], tty=True)
