@@ -33,7 +33,8 @@ Task-oriented guides: [repository.md](repository.md) for index admins.
 
 | variable | used for |
 |---|---|
-| `TUF_PYPI_PASSPHRASE` | passphrase of the key files (else a prompt; commands run without a terminal fail instead) |
+| `TUF_PYPI_PASSPHRASE` | passphrase of the **online** key file (`publish`, `refresh`, `apply`, `recover`, `init`, `key generate --online`); else a prompt; commands run without a terminal fail instead, naming the variable |
+| `TUF_PYPI_OFFLINE_PASSPHRASE` | passphrase of **offline** key files (root, targets, bins: `init`, `key generate`, `sign`, and `rebin` for the bins key); must differ from `TUF_PYPI_PASSPHRASE`; never set it on the publishing host |
 | `TUF_PYPI_KEYS_DIR` | default for `--keys-dir` |
 """
 

@@ -12,6 +12,7 @@ from tuf_pypi.demo import run_demo
 def test_demo_runs_and_refuses_the_tampered_page(tmp_path: Path, capsys) -> None:
     assert run_demo(tmp_path / "demo", tmp_path / "keys") == 0
     out = capsys.readouterr().out
+    assert "demo online passphrase" in out and "demo offline passphrase" in out
     assert "independent audit (tuf-pypi verify): OK" in out
     assert "REFUSED, as it should be: LengthOrHashMismatchError" in out
     # pip installed through the proxy, with the dependencies, skipping the yanked release...

@@ -1044,3 +1044,118 @@ def test_large_pages_in_both_forms_agree() -> None:
 def test_html_markup_that_trips_html_parser_is_a_page_error(markup: str) -> None:
     """html.parser raises AssertionError on these; a bad page must not crash a publish."""
     rejected(parse_html, html_page(anchor(), head=markup), "malformed markup")
+
+
+# --- found by tests/test_fuzz_pages.py --------------------------------------------------
+#
+# Minimal inputs of the disagreements the fuzzer found. Each was accepted by parse_page
+# (and check_page) and then read differently, or not at all, further on: by the other
+# form, by the proxy's rendering of the page, or by the file system.
+
+
+def both_verdicts(data: bytes, form: str) -> str:
+    """The refusal of ``data``, which check_page (publishing) must give as parse_page does."""
+    with pytest.raises(PageError) as parsed:
+        parse_page(data, form, SRC)
+    with pytest.raises(PageError) as checked:
+        pages.check_page(data, form, SRC)
+    assert str(checked.value) == str(parsed.value)
+    return str(parsed.value)
+
+
+@pytest.mark.parametrize(
+    "filename", ["demo-1.0.tar.gz ", " demo-1.0.tar.gz", "demo-1.0.tar.gz\u00a0", "demo\u3000"]
+)
+def test_filenames_with_outer_white_space_are_refused(filename: str) -> None:
+    """``{"filename": "0 "}`` was accepted; the proxy then wrote ``<a href=".../0%20">0 </a>``,
+    whose text HTML reads stripped ("0"), so its own page was refused (and a trailing space
+    is dropped from file names on some file systems)."""
+    message = both_verdicts(json_page(json_file(filename)), "json")
+    assert "starts or ends with white space" in message
+    # HTML can name such a file only by the URL (the text is read stripped).
+    href = URL.rsplit("/", 1)[0] + "/" + filename.replace(" ", "%20")
+    data = html_page(f'<a href="{href}#sha256={SHA}"></a>')
+    assert "starts or ends with white space" in both_verdicts(data, "html")
+
+
+def test_inner_white_space_in_filenames_is_kept() -> None:
+    link = one(parse_json(json_page(json_file("demo 1.0.tar.gz")), SRC))
+    assert link.filename == "demo 1.0.tar.gz"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"meta":{"api-version":"1.1"},"name":"demo","files":[],"x":1e400}',
+        '{"meta":{"api-version":"1.1"},"name":"demo","files":[],"x":[-1E+999]}',
+        '{"meta":{"api-version":"1.1"},"name":"demo","files":[{"filename":"d-1.tar.gz",'
+        '"url":"d-1.tar.gz","hashes":{},"x":1e400}]}',
+    ],
+)
+def test_json_numbers_that_overflow_are_refused(text: str) -> None:
+    """``1e400`` was read as inf, an unknown member kept it, and the proxy wrote the page
+    out again with ``Infinity``, which is not JSON (our own parser refused it)."""
+    assert "not valid JSON: the number" in both_verdicts(text.encode(), "json")
+
+
+def test_json_large_but_finite_numbers_are_read() -> None:
+    text = '{"meta":{"api-version":"1.1"},"name":"demo","files":[],"x":1e308,"y":1e-400}'
+    assert parse_json(text.encode(), SRC).files == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        (json_file(requires_python="\0"), "NUL"),
+        (json_file(yanked="bad\0"), "NUL"),
+        (json_file(upload_time="\0"), "NUL"),
+        (json_file(x=["\0"]), "NUL"),
+        (json_file(yanked="\ud800"), "lone surrogate"),
+        (json_file("demo-1.0\udc80.tar.gz"), "lone surrogate"),
+        (json_file(x={"\udfff": 1}), "lone surrogate"),
+    ],
+)
+def test_json_escapes_of_nul_and_lone_surrogates_are_refused(entry: object, what: str) -> None:
+    """``"requires-python": "\\u0000"`` was accepted, and the proxy's HTML rendering of the
+    page then held a NUL, which HTML pages cannot (refused); ``"\\ud800"`` could not be
+    encoded as UTF-8 again, so rendering the page, or naming a file after it, crashed."""
+    data = json_page(entry)
+    assert b"\\u" in data  # json.dumps escapes them: valid UTF-8, no raw NUL
+    assert f"holds a {what}" in both_verdicts(data, "json")
+
+
+def test_json_escaped_text_is_read() -> None:
+    """Escapes of real characters (a surrogate pair among them) are fine."""
+    data = json_page(json_file(yanked="caf\u00e9 \U0001f600", requires_python=">=3\t"))
+    assert b"\\ud83d\\ude00" in data
+    assert one(parse_json(data, SRC)).yanked == "caf\u00e9 \U0001f600"
+    assert pages.check_page(data, "json", SRC) == 0
+    # A backslash and "u0000" is text, not an escape of NUL.
+    data = json_page(json_file(yanked="\\u0000 \\ud800"))
+    assert b"\\\\u0000" in data
+    assert one(parse_json(data, SRC)).yanked == "\\u0000 \\ud800"
+
+
+def at_stack_depth(frames: int, call):
+    """``call()`` made ``frames`` Python frames deeper than the caller."""
+    return at_stack_depth(frames - 1, call) if frames else call()
+
+
+def nested_page(levels: int) -> bytes:
+    """A page whose unknown member makes it ``levels`` deep in all (the page is one)."""
+    inner = "[" * (levels - 1) + "]" * (levels - 1)
+    return ('{"meta":{"api-version":"1.1"},"name":"demo","files":[],"x":' + inner + "}").encode()
+
+
+@pytest.mark.parametrize("frames", [0, 600])
+def test_json_nesting_limit_does_not_depend_on_the_callers_stack(frames: int) -> None:
+    """A page 500 deep was accepted by a caller near the top of the stack and refused
+    ("nested too deeply", a RecursionError) by one 600 frames down: the upload queue and a
+    publish or a client deep in their own stacks could disagree about the same bytes."""
+    for levels in (65, 500, 5000):
+        data = nested_page(levels)
+        message = at_stack_depth(frames, lambda data=data: both_verdicts(data, "json"))
+        assert "nested too deeply (more than 64 levels)" in message
+    page = at_stack_depth(frames, lambda: parse_json(nested_page(64), SRC))
+    assert page.files == ()
+    assert at_stack_depth(frames, lambda: pages.check_page(nested_page(64), "json", SRC)) == 0

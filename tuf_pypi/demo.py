@@ -1,8 +1,9 @@
 """The embedded default: sign a small index, serve it, verify it, catch a tamper.
 
 Run by ``scripts/demo``. Everything happens on this machine: a sample index with
-real wheels is built under ``demo/``, keys go to ``keys/`` under a clearly
-labelled demo passphrase, and the repository is served on 127.0.0.1. It ends the
+real wheels is built under ``demo/``, keys go to ``keys/`` under clearly labelled
+demo passphrases (one for the online key, another for the offline keys, as in a
+real setup), and the repository is served on 127.0.0.1. It ends the
 way a user sees it: unmodified pip installs through the verifying proxy, then
 refuses the same install once the mirror serves a replaced wheel.
 """
@@ -19,17 +20,26 @@ from pathlib import Path
 from tuf.api.exceptions import RepositoryError
 
 from . import layout
-from .client.proxy import ProxyServer
-from .keys import KeyDirectory
+from .keys import KDF_LIMITS, KeyDirectory
+from .proxy import ProxyServer
 from .repository import Publisher, RepositoryStorage, init_repository, verify_repository
 from .repository.publisher import utcnow
 from .sample import SampleDist, build_index, build_wheel
 from .testing import ngclient_updater, serve_directory
 
-__all__ = ["DEMO_PASSPHRASE", "installer_env", "pip_install", "run_demo"]
+__all__ = [
+    "DEMO_OFFLINE_PASSPHRASE",
+    "DEMO_PASSPHRASE",
+    "installer_env",
+    "pip_install",
+    "run_demo",
+]
 
-#: Not a secret: it protects throwaway demo keys only. Never use it for real keys.
-DEMO_PASSPHRASE = "demo-passphrase-not-for-production"
+#: Not secrets: they protect throwaway demo keys only. Never use them for real keys.
+DEMO_PASSPHRASE = "demo-online-passphrase-not-for-production"
+DEMO_OFFLINE_PASSPHRASE = "demo-offline-passphrase-not-for-production"
+#: Throwaway keys need no costly KDF; real offline keys get the "sensitive" limits.
+_DEMO_KDF = KDF_LIMITS["interactive"]
 _MARKER = ".demo-keys"
 
 
@@ -103,8 +113,18 @@ def run_demo(work: Path, keys_dir: Path) -> int:
     _say(f"pages are in {repo}/simple/<project>/index.html and index.v1_json")
 
     _step("2. Create keys and TUF metadata (tuf-pypi init)")
-    _say(f"demo passphrase: {DEMO_PASSPHRASE!r} (throwaway keys, never use it for real)")
-    init_repository(repo, keys_dir, DEMO_PASSPHRASE, number_of_bins=16, now=utcnow())
+    _say(f"demo online passphrase: {DEMO_PASSPHRASE!r}")
+    _say(f"demo offline passphrase: {DEMO_OFFLINE_PASSPHRASE!r}")
+    _say("(throwaway demo keys with a fast KDF: never use these secrets for real keys)")
+    init_repository(
+        repo,
+        keys_dir,
+        DEMO_PASSPHRASE,
+        offline_passphrase=DEMO_OFFLINE_PASSPHRASE,
+        offline_kdf=_DEMO_KDF,
+        number_of_bins=16,
+        now=utcnow(),
+    )
     (keys_dir / _MARKER).write_text("keys created by scripts/demo; safe to delete\n")
     _say(f"keys written to {keys_dir}/ (root, targets, bins: offline; online: for publishing)")
 

@@ -18,6 +18,7 @@ __all__ = [
     "BINS_ROLE",
     "BIN_PREFIX",
     "DEFAULT_BINS",
+    "LOCK_FILE",
     "METADATA_DIR",
     "OFFLINE_ROLES",
     "ONLINE_ROLES",
@@ -31,6 +32,7 @@ __all__ = [
     "bin_index",
     "bin_name",
     "bins_for_projects",
+    "check_relative_path",
     "check_role_name",
     "consistent_name",
     "is_bin_role",
@@ -60,6 +62,10 @@ OFFLINE_ROLES = ("root", "targets", "bins")
 #: Roles signed by the online key on every publish.
 ONLINE_ROLES = ("snapshot", "timestamp", "bin-n")
 DEFAULT_BINS = 1024
+#: The publisher lock, in the key or state directory (never under the served tree).
+#: Publish, refresh, ceremonies, rebin, gc and mirror sync all take this one lock,
+#: so two of them sharing a state directory never change a tree at once.
+LOCK_FILE = "publish.lock"
 
 _NORMALIZE = re.compile(r"[-_.]+")
 # PEP 508 names: ASCII letters and digits, with '.', '-', '_' inside. re.ASCII and
@@ -68,6 +74,7 @@ _NORMALIZE = re.compile(r"[-_.]+")
 _VALID_NAME = re.compile(r"[a-z0-9]|[a-z0-9][a-z0-9._-]*[a-z0-9]", re.IGNORECASE | re.ASCII)
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _BIN_SUFFIX = re.compile(r"[0-9a-f]{1,8}", re.ASCII)
+_UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 class LayoutError(ValueError):
@@ -221,6 +228,24 @@ def check_role_name(role: object, number_of_bins: int | None = None) -> str:
     )
 
 
+def check_relative_path(path: object) -> str:
+    """``path`` if it is a plain relative POSIX path; LayoutError otherwise.
+
+    Lexical only (no I/O): a string of ``/``-separated segments, none of them empty,
+    ``.`` or ``..``, with no backslash and no control character (NUL, newline ...).
+    Joined to a directory it cannot name anything above it; symbolic links are the
+    caller's to resolve.
+    """
+    if not isinstance(path, str):
+        raise LayoutError(f"path {path!r} is not a string")
+    if _UNSAFE_PATH_CHAR.search(path) or any(s in ("", ".", "..") for s in path.split("/")):
+        raise LayoutError(
+            f"path {path!r} is not a plain relative path (empty, '.' or '..' segments, "
+            "a leading '/', a backslash or a control character)"
+        )
+    return path
+
+
 def bins_for_projects(expected_projects: int) -> int:
     """A power-of-two bin count for an index of this many projects.
 
@@ -237,7 +262,6 @@ def bins_for_projects(expected_projects: int) -> int:
 
 #: The ``/packages/`` segment DESIGN §6 maps onto every mirror's ``packages/``.
 _PACKAGES = "/packages/"
-_UNSAFE_SEGMENT = re.compile(r"^(\.{1,2}|)$")
 
 
 def packages_path(page_url: str, link_url: str) -> str | None:
@@ -248,13 +272,14 @@ def packages_path(page_url: str, link_url: str) -> str | None:
     mirror's ``packages/``, percent-decoded as a web server maps it to disk. Links
     outside a ``packages/`` tree stay where they are (clients fetch them from their
     own URL), so None. A path that could leave ``packages/`` raises ValueError.
+    Shared by mirror sync (what to copy) and ``verify --files`` (what to check).
     """
     path = urlsplit(urljoin(page_url, link_url)).path
     cut = path.rfind(_PACKAGES)
     if cut == -1:
         return None
     rest = unquote(path[cut + len(_PACKAGES) :])
-    segments = rest.split("/")
-    if any(_UNSAFE_SEGMENT.match(s) or "\\" in s or "\x00" in s for s in segments):
-        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/")
-    return "/".join(segments)
+    try:
+        return check_relative_path(rest)
+    except LayoutError:
+        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/") from None

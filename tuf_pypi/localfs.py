@@ -1,7 +1,7 @@
 """Atomic writes and exclusive locks on the local file system.
 
 Shared by the publisher (``repository/storage.py``) and the mirror tools
-(``client/mirror_tree.py``): both write trees that a static server may be serving
+(``mirror/tree.py``): both write trees that a static server may be serving
 at that very moment, so a reader must only ever see a whole old file or a whole new
 one, and both must keep a second writer out. Neither side imports the other
 (DESIGN §7); both import this.

@@ -230,8 +230,11 @@ def parse_json(data: bytes, source: str) -> ProjectPage:
 
     ``source`` (a path or URL) only serves to name the page in errors. Keys given
     twice in one object are refused (JSON parsers disagree on which value wins), as
-    are ``NaN`` and ``Infinity``. Unknown keys are ignored, as PEP 691 asks. A hash
-    in a URL fragment is merged into ``hashes``, as pip does, and must agree with it.
+    are ``NaN``, ``Infinity`` and numbers too large for a float, escapes of NUL or of
+    lone surrogates (not text), and nesting deeper than 64 levels (so that the verdict
+    does not depend on the caller's stack). Unknown keys are ignored, as PEP 691 asks.
+    A hash in a URL fragment is merged into ``hashes``, as pip does, and must agree
+    with it.
     """
     try:
         text = _decode(data)
@@ -547,7 +550,9 @@ def _strict_decoder() -> json.JSONDecoder:
     ``json.loads`` with hooks builds a decoder per call, which costs as much as
     loading the rest of a page (without its file entries) does.
     """
-    return json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    return json.JSONDecoder(
+        object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float
+    )
 
 
 def _json_files(text: str) -> list[Any] | None:
@@ -556,7 +561,7 @@ def _json_files(text: str) -> list[Any] | None:
     Whether ``_load_json`` would accept the text, without its error messages.
     """
     try:
-        doc = _strict_decoder().decode(text)
+        doc = _load_json(text)
         if type(doc) is not dict:
             return None
         _check_api_version(_require(_require(doc, "meta", dict), "api-version", str, "meta"))
@@ -721,6 +726,10 @@ def _check_filename(name: str) -> str:
         raise _Reject(f"filename {_show(name)} is not a plain file name")
     if _CONTROL.search(name):
         raise _Reject(f"filename {_show(name)} contains control characters")
+    if name != name.strip():
+        # HTML link text is read stripped, and some file systems drop trailing spaces:
+        # such a name would not name the same file everywhere.
+        raise _Reject(f"filename {_show(name)} starts or ends with white space")
     return name
 
 
@@ -942,7 +951,7 @@ def _html_core_metadata(attr: str, value: str | None) -> bool | dict[str, str]:
 
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        doc = _strict_decoder().decode(text)
     except json.JSONDecodeError as exc:
         raise _Reject(
             f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -950,7 +959,68 @@ def _load_json(text: str) -> Any:
     except ValueError as exc:  # e.g. an integer with too many digits
         raise _Reject(f"not valid JSON: {exc}") from None
     except RecursionError:
-        raise _Reject("not valid JSON: nested too deeply") from None
+        raise _Reject(_TOO_DEEP) from None
+    _check_depth(doc)
+    if _SUSPECT_ESCAPE.search(text):
+        _check_strings(doc)
+    return doc
+
+
+# PEP 691 pages nest four deep. Without a limit of its own, the decoder stops at Python's
+# recursion limit, less the depth of the caller's stack: a page could then be accepted by
+# one caller (the upload queue, say) and refused by another (a publish deep in the CLI,
+# a client in a proxy thread), with the same bytes.
+_MAX_JSON_DEPTH = 64
+_TOO_DEEP = f"not valid JSON: nested too deeply (more than {_MAX_JSON_DEPTH} levels)"
+
+
+def _check_depth(doc: Any) -> None:
+    """Refuse a document nested deeper than ``_MAX_JSON_DEPTH``, one level at a time."""
+    level = [doc] if type(doc) in _CONTAINERS else []
+    for _ in range(_MAX_JSON_DEPTH):
+        below: list[Any] = []
+        for container in level:
+            values = container.values() if type(container) is dict else container
+            below += [value for value in values if type(value) in _CONTAINERS]
+        if not below:
+            return
+        level = below
+    raise _Reject(_TOO_DEEP)
+
+
+_CONTAINERS = (dict, list)
+
+
+# Escapes of NUL or of a surrogate: the only way a string can hold either (raw NUL is
+# refused, raw surrogates are not UTF-8). A match may be an escaped backslash and a
+# 'u', which _check_strings then finds harmless.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _check_strings(doc: Any) -> None:
+    """Refuse NUL and lone surrogates, which ``\\u`` escapes can put in any string.
+
+    Neither is text: an HTML page cannot hold them (the same file listed in the
+    other form could not say the same), and a lone surrogate cannot be written out
+    as UTF-8 again, by the proxy or to a file name.
+    """
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            stack += value
+            stack += value.values()
+        elif type(value) is list:
+            stack += value
+        elif type(value) is str and not (value.isascii() and "\0" not in value):
+            if "\0" in value:
+                raise _Reject(f"not valid JSON text: the string {_show(value)} holds a NUL")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Reject(
+                    f"not valid JSON text: the string {_show(value)} holds a lone surrogate"
+                ) from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -967,6 +1037,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise _Reject(f"not valid JSON: {name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    # Python reads 1e400 as inf, which would be written out again as Infinity: not JSON.
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise _Reject(f"not valid JSON: the number {_show(text)} is too large")
+    return value
+
+
+_INF = float("inf")
 
 
 def _require(obj: dict[str, Any], key: str, kind: type, where: str = "") -> Any:

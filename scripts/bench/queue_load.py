@@ -34,12 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tuf_pypi import layout
+from tuf_pypi.keys import KDF_LIMITS
 from tuf_pypi.queue import EntryRecord, UploadQueue, deletion, open_queue, page_update
 from tuf_pypi.queue.batching import percentile
 from tuf_pypi.repository import RepositoryStorage, init_repository, load_view, verify_repository
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "queue-load-passphrase"
+#: Throwaway load-test keys: offline keys under their own secret, with a cheap KDF.
+OFFLINE = {"offline_passphrase": "queue-load-offline", "offline_kdf": KDF_LIMITS["interactive"]}
 DELETE_EVERY = 50  # one update in 50 deletes its project
 _PID = re.compile(r" pid (\d+)")
 
@@ -199,6 +202,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> dict:
         work / "repo",
         work / "keys",
         PASSPHRASE,
+        **OFFLINE,
         number_of_bins=args.bins,
         now=datetime.now(timezone.utc),
     )

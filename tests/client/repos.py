@@ -26,6 +26,8 @@ from tuf_pypi.keys import KeyDirectory
 from tuf_pypi.repository import Publisher, init_repository
 from tuf_pypi.sample import build_index
 
+from ..repository.conftest import OFFLINE
+
 PASSPHRASE = "pw"
 BINS = 16
 #: Re-sign every online role, whatever its expiry.
@@ -53,7 +55,7 @@ class Index:
         index = cls(path)
         build_index(index.repo)
         init_repository(
-            index.repo, index.keys, PASSPHRASE, number_of_bins=BINS, now=now or utcnow()
+            index.repo, index.keys, PASSPHRASE, **OFFLINE, number_of_bins=BINS, now=now or utcnow()
         )
         index.publisher().publish()
         return index

@@ -68,6 +68,8 @@ class MirrorServer(ThreadingHTTPServer):
         self.root = Path(root)
         self.hooks: dict[str, Hook] = {}
         self.requests: list[str] = []
+        #: Bytes each endless answer sent before the client hung up (or the cap).
+        self.endless_sent: list[int] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
@@ -134,8 +136,15 @@ def endless(chunk: bytes = b"\0" * 65536) -> Hook:
                 sent += len(chunk)
         except OSError:
             pass  # the client hung up: what it should do
+        finally:
+            handler.server.endless_sent.append(sent)
 
     return hook
+
+
+def redirect(location: str, code: int = 302) -> Hook:
+    """Answer with a redirect to ``location`` (absolute, or relative to the request)."""
+    return lambda handler: handler.send_bytes(b"moved", status=code, headers={"Location": location})
 
 
 def trickle(data: bytes, delay: float = 0.05) -> Hook:

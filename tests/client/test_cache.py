@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tuf.api.metadata import Metadata
 
-from tuf_pypi.client import AllMirrorsFailedError, TamperedError
+from tuf_pypi.client import AllMirrorsFailedError, SetupError, TamperedError
 
 from .checks import PROJECT, page_bytes, refused
 from .conftest import MakeClient, Serve
@@ -144,3 +146,57 @@ def test_processes_share_one_cache(
     timestamp = Metadata.from_file(str(cache / "metadata" / "timestamp.json"))
     assert timestamp.signed.version == newer.metadata("tuf/timestamp.json").signed.version
     assert page_bytes(make_client(mirror, cache=cache)) == newer.page_bytes(PROJECT)
+
+
+# -- a cache another local user could write --------------------------------------------
+
+
+def _another_users(path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a directory to another user needs root")
+    os.chown(path, 65534, 65534)  # nobody
+
+
+@pytest.mark.parametrize(
+    ("prepare", "problem"),
+    [
+        pytest.param(lambda d: d.chmod(0o777), "writable by others (mode 0777)", id="0777"),
+        pytest.param(lambda d: d.chmod(0o770), "writable by others (mode 0770)", id="group"),
+        pytest.param(_another_users, "is owned by uid 65534", id="other-owner"),
+    ],
+)
+@pytest.mark.parametrize("where", ["root", "metadata", "pages"])
+def test_a_cache_others_can_write_is_refused(
+    index: Index,
+    serve: Serve,
+    make_client: MakeClient,
+    tmp_path: Path,
+    prepare: Callable[[Path], None],
+    problem: str,
+    where: str,
+) -> None:
+    # Another local user prepared the cache (or can write in it): it would let them
+    # replace trusted metadata or verified files under the client.
+    cache = tmp_path / "cache"
+    make_client(serve(index), cache=cache).refresh()
+    directory = cache if where == "root" else cache / where
+    prepare(directory)
+    with pytest.raises(SetupError) as excinfo:
+        make_client(serve(index), cache=cache)
+    assert str(directory) in str(excinfo.value) and problem in str(excinfo.value)
+
+
+def test_a_cache_linked_to_another_users_directory_is_refused(
+    index: Index, serve: Serve, make_client: MakeClient, tmp_path: Path
+) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    _another_users(theirs)
+    (tmp_path / "cache").symlink_to(theirs)
+    with pytest.raises(SetupError, match="is owned by uid 65534"):
+        make_client(serve(index), cache=tmp_path / "cache")
+    # A link to a private directory of one's own is fine.
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    (tmp_path / "cache2").symlink_to(mine)
+    assert make_client(serve(index), cache=tmp_path / "cache2").page(PROJECT).data

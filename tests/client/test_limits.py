@@ -4,6 +4,7 @@ each typed, and each survived by failing over to the next mirror."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,38 @@ def test_endless_distribution_file(
     assert "the page gives no size" in str(excinfo.value) or form == "index.v1_json"
     assert action(make_client(bad, honest, limits=limits)) == data
     assert not list((tmp_path / "dl").glob(".*"))  # no partial files left behind
+
+
+@pytest.mark.parametrize("form", ["index.v1_json", "index.html"])
+def test_endless_core_metadata_stops_at_its_own_limit(
+    index: Index, serve: Serve, make_client: MakeClient, tmp_path: Path, form: str
+) -> None:
+    # Pages give a .metadata file's sha256 but never its size: the small limit of its
+    # own stops it, not the 8 GiB limit of distribution files.
+    rel, _ = index.wheel(PROJECT)
+    good = index.read(rel + ".metadata")
+    bad, honest = serve(index), serve(index)
+    bad.hooks[rel + ".metadata"] = endless()
+    dest = tmp_path / "dl"
+
+    def action(client: Client) -> bytes:
+        page = client.page(PROJECT, form)
+        return client.download_metadata(page, page.page.files[0], dest).read_bytes()
+
+    limit = FAST.metadata_max_bytes
+    assert limit <= 16 << 20  # small, as documented
+    with pytest.raises(AllMirrorsFailedError) as excinfo:
+        action(make_client(bad))
+    refused(excinfo, TooLargeError)
+    assert f"more than the configured maximum of {limit} bytes" in str(excinfo.value)
+    # Cut off early: the client hung up after about the limit (plus socket buffers),
+    # and nothing of it is left on disk.
+    deadline = time.monotonic() + 10
+    while not bad.endless_sent and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server notices the hang-up on its next write
+    assert bad.endless_sent and bad.endless_sent[0] < limit + (32 << 20)
+    assert list(dest.iterdir()) == []
+    assert action(make_client(bad, honest)) == good
 
 
 def test_gzip_bomb_stops_at_the_decompressed_limit(

@@ -12,8 +12,9 @@ from tuf.api.metadata import Metadata, Root
 from tuf.api.serialization.json import JSONSerializer
 
 from tuf_pypi.client import AllMirrorsFailedError, BadSignatureError, RollbackError
-from tuf_pypi.keys import generate_key_file, load_key_file_signer
+from tuf_pypi.keys import ONLINE_KDF, generate_key_file, load_key_file_signer
 
+from ..repository.conftest import OFFLINE_PASSPHRASE
 from .checks import PROJECT, page_bytes, refused
 from .conftest import MakeClient, Serve
 from .repos import PASSPHRASE, Index, resign
@@ -33,7 +34,7 @@ def _write_root(index: Index, root: Metadata[Root], signers: list[Signer]) -> No
 def rotate(index: Index) -> None:
     """Root v2 adds a root key (signed by old and new), root v3 drops the old root key
     and moves timestamp and snapshot to a new online key; then the publisher re-signs."""
-    old_signer = load_key_file_signer(index.keys / "root-1.key", PASSPHRASE)
+    old_signer = load_key_file_signer(index.keys / "root-1.key", OFFLINE_PASSPHRASE)
     new_signer = CryptoSigner.generate_ed25519()
     root: Metadata[Root] = index.metadata("tuf/1.root.json")
 
@@ -43,7 +44,7 @@ def rotate(index: Index) -> None:
 
     root.signed.version = 3
     root.signed.revoke_key(old_signer.public_key.keyid, "root")
-    online = generate_key_file(index.keys / "online-2.key", PASSPHRASE)
+    online = generate_key_file(index.keys / "online-2.key", PASSPHRASE, limits=ONLINE_KDF)
     for role in ("timestamp", "snapshot"):
         for keyid in list(root.signed.roles[role].keyids):
             root.signed.revoke_key(keyid, role)
@@ -90,7 +91,7 @@ def test_root_below_its_threshold_is_refused(
     index: Index, serve: Serve, make_client: MakeClient
 ) -> None:
     honest = serve(index)
-    old_signer = load_key_file_signer(index.keys / "root-1.key", PASSPHRASE)
+    old_signer = load_key_file_signer(index.keys / "root-1.key", OFFLINE_PASSPHRASE)
     root: Metadata[Root] = index.metadata("tuf/1.root.json")
     root.signed.version = 2
     root.signed.add_key(CryptoSigner.generate_ed25519().public_key, "root")

@@ -6,20 +6,45 @@ from pathlib import Path
 
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from tests.repository.conftest import PASSPHRASE, Clock, SignedRepo, clock, make_repo
+from tests.repository.conftest import (
+    OFFLINE_PASSPHRASE,
+    PASSPHRASE,
+    TEST_KDF,
+    Clock,
+    SignedRepo,
+    clock,
+    make_repo,
+)
 from tests.repository.test_interop import _updater, serve
 from tuf_pypi.keys import generate_key_file, load_key_file_signer
 
-__all__ = ["PASSPHRASE", "Clock", "SignedRepo", "clock", "make_repo", "serve", "updater_for"]
+__all__ = [
+    "OFFLINE_PASSPHRASE",
+    "PASSPHRASE",
+    "TEST_KDF",
+    "Clock",
+    "SignedRepo",
+    "clock",
+    "make_repo",
+    "serve",
+    "updater_for",
+]
 
 updater_for = _updater
 
 
-def new_key(directory: Path, name: str, keytype: str = "ed25519") -> tuple[Path, SSlibKey]:
+def _secret(online: bool) -> str:
+    return PASSPHRASE if online else OFFLINE_PASSPHRASE
+
+
+def new_key(
+    directory: Path, name: str, keytype: str = "ed25519", online: bool = False
+) -> tuple[Path, SSlibKey]:
     """A new encrypted key file ``name.key`` in ``directory`` and its public key."""
     path = directory / f"{name}.key"
-    return path, generate_key_file(path, PASSPHRASE, keytype)
+    return path, generate_key_file(path, _secret(online), keytype, limits=TEST_KDF)
 
 
-def signer(path: Path) -> CryptoSigner:
-    return load_key_file_signer(path, PASSPHRASE)
+def signer(path: Path, online: bool = False) -> CryptoSigner:
+    """Open an offline key file (or, with ``online``, an online one)."""
+    return load_key_file_signer(path, _secret(online))

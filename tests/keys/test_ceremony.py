@@ -17,6 +17,7 @@ from tuf_pypi.repository.ceremony import (
     merge_proposals,
     prepare_bins,
     prepare_root,
+    prepare_targets,
     sign_proposal,
 )
 
@@ -107,3 +108,18 @@ def test_bins_online_key_rotation_is_signed_by_the_bins_key(roles) -> None:
         check_signatures(proposal, roles["targets"].signed)
     sign_proposal(proposal, bins_signer)
     check_signatures(proposal, roles["targets"].signed)
+
+
+def test_review_flags_every_other_change_in_the_signed_bytes(roles) -> None:
+    """Widening the bins delegation to every path keeps every key: still shown."""
+    roles, _, _ = roles
+    proposal = prepare_targets(roles["targets"], NOW, timedelta(days=365))
+    bins_role = proposal.signed.delegations.roles["bins"]
+    bins_role.paths = ["*"]
+    bins_role.terminating = True
+    text = "\n".join(describe_change("targets", roles["targets"].signed, proposal.signed))
+    assert "bins: unchanged (1 of 1 keys)" in text
+    assert "! also changed: delegations.roles[0].paths[0], delegations.roles[0].terminating" in text
+    unchanged = prepare_targets(roles["targets"], NOW, timedelta(days=365))
+    text = "\n".join(describe_change("targets", roles["targets"].signed, unchanged.signed))
+    assert "also changed" not in text

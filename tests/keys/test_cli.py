@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import PASSPHRASE, new_key
+from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, new_key
 from tests.keys.test_rotation import _assert_client_gets_every_page, _old_key_timestamp
 from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view, verify_repository
@@ -17,6 +18,7 @@ from tuf_pypi.sample import SampleDist, add_release
 @pytest.fixture
 def run(monkeypatch):
     monkeypatch.setenv("TUF_PYPI_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("TUF_PYPI_OFFLINE_PASSPHRASE", OFFLINE_PASSPHRASE)
 
     def invoke(*args: str, code: int = 0) -> str:
         result = CliRunner().invoke(main, [str(a) for a in args])
@@ -27,7 +29,7 @@ def run(monkeypatch):
 
 
 def test_key_generate_show_list(run, tmp_path) -> None:
-    out = run("key", "generate", "--out", tmp_path / "k" / "a.key", "--type", "ecdsa")
+    out = run("key", "generate", "--online", "--out", tmp_path / "k" / "a.key", "--type", "ecdsa")
     assert "ecdsa key" in out and PASSPHRASE not in out
     shown = json.loads(run("key", "show", tmp_path / "k" / "a.key", "--json"))
     assert shown["scheme"] == "ecdsa-sha2-nistp256" and "private" not in json.dumps(shown)
@@ -51,7 +53,7 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     (keys / "online.key").rename(tmp_path / "compromised-online.key")
 
     # 1. New online key; 2. root and bins proposals; 3. key holders sign; 4. apply; 5. recover.
-    run("key", "generate", "--out", keys / "online-2.key")
+    run("key", "generate", "--online", "--out", keys / "online-2.key")
     run("root", "prepare", "--repo", repo, "--keys-dir", keys, "--online-key",
         keys / "online-2.key", "--out", tmp_path / "root-2.json")  # fmt: skip
     run("bins", "prepare", "--repo", repo, "--keys-dir", keys, "--online-key",
@@ -66,6 +68,9 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     out = run("root", "apply", "--repo", repo, "--keys-dir", keys,
               tmp_path / "root-2.json", tmp_path / "bins-2.json")  # fmt: skip
     assert "applied root v2" in out and "re-signed 4 bins" in out
+    # What was applied is, byte for byte, what the holder reviewed and signed.
+    reviewed = re.search(r"signed bytes sha256 ([0-9a-f]{64})", shown)
+    assert reviewed and f"applied root v2 (signed bytes sha256 {reviewed.group(1)})" in out
     signed.page("demo-core").write_bytes(good_page)  # restore simple/ from backup
     out = run("recover", "--repo", repo, "--keys-dir", keys, "--known-good-snapshot", known_good)
     assert "1 targets put back" in out

@@ -108,7 +108,7 @@ def _old_key_timestamp(signed, old_online: Path) -> None:
     forged = md_builder.new_timestamp(
         snapshot, view.snapshot.signed.version, view.timestamp.signed.version + 1, signed.clock()
     )
-    md_builder.sign(forged, [signer(old_online)])
+    md_builder.sign(forged, [signer(old_online, online=True)])
     signed.storage.write_metadata("timestamp.json", md_builder.serialize(forged))
 
 
@@ -118,7 +118,7 @@ def test_online_key_rotation_client_accepts_new_and_refuses_old(make_repo, serve
     cache = tmp_path / "client"
     _assert_client_gets_every_page(signed, url, cache)
     old_online = signed.keys_dir / "online.key"
-    new_path, new_online = new_key(tmp_path / "new-keys", "online", keytype="ecdsa")
+    new_path, new_online = new_key(tmp_path / "new-keys", "online", keytype="ecdsa", online=True)
     (signed.keys_dir / "online.key").rename(tmp_path / "old-online.key")
     new_path.rename(signed.keys_dir / "online-2.key")
     old_online = tmp_path / "old-online.key"

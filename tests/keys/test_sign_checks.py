@@ -7,13 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import PASSPHRASE
+from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE
 from tuf_pypi.cli import main
 
 
 @pytest.fixture
 def run(monkeypatch):
     monkeypatch.setenv("TUF_PYPI_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("TUF_PYPI_OFFLINE_PASSPHRASE", OFFLINE_PASSPHRASE)
 
     def invoke(*args: object, code: int = 0):
         result = CliRunner().invoke(main, [str(a) for a in args])

@@ -12,7 +12,7 @@ import urllib3
 
 from tuf_pypi import layout
 from tuf_pypi.client import Client
-from tuf_pypi.client.mirror import SyncOptions, sync_mirror
+from tuf_pypi.mirror.sync import SyncOptions, sync_mirror
 from tuf_pypi.repository import load_view
 from tuf_pypi.sample import SampleDist, add_release
 

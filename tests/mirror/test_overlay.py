@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from tuf_pypi import layout
 from tuf_pypi.cli import main
 from tuf_pypi.client import AllMirrorsFailedError, Client, SetupError
-from tuf_pypi.client.mirror import SyncOptions, overlay_mirror
+from tuf_pypi.mirror.sync import SyncOptions, overlay_mirror
 from tuf_pypi.repository import RepositoryStorage, init_repository
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.sample import SampleDist, add_release, build_index
 
-from ..repository.conftest import PASSPHRASE, SignedRepo
+from ..repository.conftest import OFFLINE, PASSPHRASE, SignedRepo
 from .helpers import age_tree, fetch_page, ngclient
 
 #: Like PyPI, the upstream's pages link files on another host; it is never contacted.
@@ -29,7 +29,7 @@ def pypi(tmp_path, clock) -> SignedRepo:
     """A signed index whose pages use absolute file URLs, as PyPI's do."""
     repo, keys = tmp_path / "pypi/repo", tmp_path / "pypi/keys"
     build_index(repo, base_url=FILES_HOST)
-    init_repository(repo, keys, PASSPHRASE, number_of_bins=16, now=clock())
+    init_repository(repo, keys, PASSPHRASE, **OFFLINE, number_of_bins=16, now=clock())
     signed = SignedRepo(repo, keys, clock)
     signed.publisher().publish()
     return signed

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tuf_pypi.client.mirror_plan import Coverage, changed_roles, packages_path, page_copy_path
-from tuf_pypi.layout import LayoutError
+from tuf_pypi.client import SetupError
+from tuf_pypi.layout import LayoutError, check_relative_path
+from tuf_pypi.mirror.plan import (
+    Coverage,
+    changed_roles,
+    check_metadata_filename,
+    check_version,
+    packages_path,
+    page_copy_path,
+)
+from tuf_pypi.mirror.tree import MirrorTree
 
 PAGE = "https://mirror.example/simple/demo/"
 SHA = "ab" * 32
@@ -70,3 +81,91 @@ def test_coverage() -> None:
         assert Coverage.from_dict(coverage.to_dict()) == coverage
     with pytest.raises(ValueError, match="projects"):
         Coverage.from_dict({"projects": "a", "packages": True})
+
+
+UNSAFE_PATHS = [
+    "",
+    "/etc/passwd",
+    "a//b",
+    "a/./b",
+    "a/../b",
+    "..",
+    "a/",
+    "a\x00b",
+    "a\\b",
+    "a\nb",
+    "a\x7fb",
+]
+
+
+@pytest.mark.parametrize("path", UNSAFE_PATHS)
+def test_check_relative_path_refuses_what_could_leave_a_directory(path: str) -> None:
+    with pytest.raises(LayoutError, match="plain relative path"):
+        check_relative_path(path)
+
+
+def test_check_relative_path_keeps_plain_paths() -> None:
+    assert check_relative_path("ab/cd/demo-1.0+local.whl") == "ab/cd/demo-1.0+local.whl"
+    assert check_relative_path(".hidden/x..y") == ".hidden/x..y"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1.bin-0a.json",
+        "12.snapshot.json",
+        "timestamp.json",
+        "root.json",
+        "3.bins.json",
+    ],
+)
+def test_metadata_file_names_of_layout_roles(name: str) -> None:
+    assert check_metadata_filename(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "1.x/../../escape.json",
+        "1../escape.json",
+        "0.bin-0.json",
+        "True.bin-0.json",
+        "1.Bins.json",
+        "1.bin-0.json.gz",
+        "1.bin\x00.json",
+        "1.bin-0.json\n",
+    ],
+)
+def test_other_metadata_file_names_are_refused(name: str) -> None:
+    with pytest.raises(LayoutError):
+        check_metadata_filename(name)
+
+
+@pytest.mark.parametrize("version", [0, -1, True, 1.0, "1", None])
+def test_versions_in_file_names_are_positive_integers(version: object) -> None:
+    with pytest.raises(LayoutError, match="positive integer"):
+        check_version(version)
+    assert check_version(7) == 7
+
+
+def test_mirror_tree_paths_stay_inside_their_tree(tmp_path: Path) -> None:
+    tree = MirrorTree(tmp_path / "mirror")
+    assert tree.path("packages/ab/demo.whl") == tmp_path / "mirror/packages/ab/demo.whl"
+    for bad in ["state/x", "packages", "../x", "simple/../../x", "/tmp/x"]:
+        with pytest.raises(LayoutError):
+            tree.path(bad)
+    with pytest.raises(LayoutError):
+        tree.write_metadata("1.x/../../escape.json", b"{}", compress=False)
+    # A tree that is itself a link (packages/ on another disk) is fine; a link below it
+    # that leads out is not.
+    (tmp_path / "disk/ab").mkdir(parents=True)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror/packages").symlink_to(tmp_path / "disk")
+    tree.write("packages/ab/demo.whl", b"wheel")
+    assert (tmp_path / "disk/ab/demo.whl").read_bytes() == b"wheel"
+    (tmp_path / "disk/out").symlink_to(tmp_path)
+    with pytest.raises(SetupError, match="outside"):
+        tree.write("packages/out/demo.whl", b"wheel")
+    with pytest.raises(SetupError, match="outside"):
+        tree.read("packages/out/demo.whl")
+    assert not (tmp_path / "demo.whl").exists()

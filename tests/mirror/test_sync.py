@@ -24,16 +24,16 @@ from tuf_pypi.client import (
     SetupError,
     TamperedError,
 )
-from tuf_pypi.client import mirror as mirror_module
-from tuf_pypi.client.mirror import SyncOptions, SyncReport, sync_mirror
-from tuf_pypi.client.mirror_tree import MirrorTree, sync_lock
-from tuf_pypi.keys import generate_key_file, load_key_file_signer
+from tuf_pypi.keys import ONLINE_KDF, generate_key_file, load_key_file_signer
+from tuf_pypi.mirror import sync as mirror_module
+from tuf_pypi.mirror.sync import SyncOptions, SyncReport, sync_mirror
+from tuf_pypi.mirror.tree import MirrorTree, sync_lock
 from tuf_pypi.repository import LockBusyError, RepositoryStorage, load_view, verify_repository
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.repository.storage import publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
 
-from ..repository.conftest import PASSPHRASE
+from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE
 from .conftest import Server, SignedRepo
 from .helpers import age_tree
 
@@ -271,43 +271,62 @@ def test_partial_mirror(upstream, http, tmp_path) -> None:
     _client_installs(url, signed, tmp_path / "client3", project="demo-lib")
 
 
-def test_root_versions_are_copied_and_followed(upstream, http, tmp_path) -> None:
-    signed, server = upstream
+def _root_v2(signed: SignedRepo) -> Metadata:
+    """Root v2, signed by the root key of v1 (no key changes): served upstream."""
     root = Metadata.from_bytes((signed.repo / "tuf/1.root.json").read_bytes())
     root.signed.version = 2
     root.signatures.clear()
-    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", PASSPHRASE))
+    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", OFFLINE_PASSPHRASE))
     (signed.repo / "tuf/2.root.json").write_bytes(root.to_bytes())
     (signed.repo / "tuf/root.json").write_bytes(root.to_bytes())
+    return root
 
-    # Pinned to root v2: the mirror still gets v1, checked to lead to v2.
+
+def test_root_versions_are_copied_and_followed(upstream, http, tmp_path) -> None:
+    signed, server = upstream
+    _root_v2(signed)
+    # Pinned to root v1: v2 is verified by v1 and copied too.
+    report = _sync(signed, server.url, tmp_path / "mirror")
+    assert report.roots == [1, 2]
+    _assert_valid_mirror(signed, tmp_path / "mirror")
+    _client_installs(http(tmp_path / "mirror").url, signed, tmp_path / "client")
+
+
+def test_roots_below_the_pinned_one_are_not_copied(upstream, http, tmp_path) -> None:
+    """Nothing the pinned root v2 vouches for says what v1 was: v1 stays off the mirror."""
+    signed, server = upstream
+    root = _root_v2(signed)
     mirror = tmp_path / "mirror"
+    progress: list[str] = []
     report = sync_mirror(
         server.url,
         mirror,
         root=root.to_bytes(),
         options=SyncOptions(state_dir=tmp_path / "state"),
         now=signed.clock(),
+        progress=progress.append,
     )
-    assert report.roots == [1, 2]
-    _assert_valid_mirror(signed, mirror)
-    _client_installs(http(mirror).url, signed, tmp_path / "client")
+    assert report.roots == [2] and report.switched and report.roots_not_copied == [1]
+    assert sorted(p.name for p in mirror.glob("tuf/*.root.json")) == ["2.root.json"]
+    assert any("root versions 1 to 1 not copied" in line for line in progress), progress
+    pinned = tmp_path / "root-v2.json"
+    pinned.write_bytes(root.to_bytes())
+    with Client([http(mirror).url], pinned, tmp_path / "client") as client:
+        assert client.page("demo-app").data == signed.page("demo-app", "index.v1_json").read_bytes()
 
-    bad = Metadata.from_bytes((signed.repo / "tuf/1.root.json").read_bytes())
-    bad.signed.version = 2
-    (tmp_path / "m2").mkdir()
-    with pytest.raises(ClientError, match="do not lead to the trusted root"):
+    stranger = Metadata.from_bytes(root.to_bytes())
+    with pytest.raises(BadSignatureError, match="timestamp"):
         sync_mirror(
             server.url,
             tmp_path / "m2",
-            root=_resigned_by_a_stranger(bad),
+            root=_resigned_by_a_stranger(stranger),
             options=SyncOptions(state_dir=tmp_path / "s2"),
             now=signed.clock(),
         )
 
 
 def _resigned_by_a_stranger(root: Metadata) -> bytes:
-    """A self-signed root v2 whose keys root v1 never named."""
+    """A self-signed root whose keys the index never used."""
     stranger = CryptoSigner.generate_ed25519()
     for role in root.signed.roles:
         for keyid in list(root.signed.roles[role].keyids):
@@ -442,20 +461,20 @@ def test_mirror_follows_a_rotation_of_the_online_key(upstream, http, tmp_path) -
 
     root = Metadata.from_bytes((signed.repo / "tuf/1.root.json").read_bytes())
     root.signed.version = 2
-    online = generate_key_file(signed.keys_dir / "online-2.key", PASSPHRASE)
+    online = generate_key_file(signed.keys_dir / "online-2.key", PASSPHRASE, limits=ONLINE_KDF)
     for role in ("timestamp", "snapshot"):
         for keyid in list(root.signed.roles[role].keyids):
             root.signed.revoke_key(keyid, role)
         root.signed.add_key(online, role)
     root.signatures.clear()
-    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", PASSPHRASE))
+    root.sign(load_key_file_signer(signed.keys_dir / "root-1.key", OFFLINE_PASSPHRASE))
     for name in ("2.root.json", "root.json"):
         (signed.repo / "tuf" / name).write_bytes(root.to_bytes())
     signed.publisher().refresh(timedelta(days=3650))
 
     # The mirror's own timestamp no longer verifies under root v2: it is not needed.
     report = _sync(signed, server.url, mirror, root=False)
-    assert report.roots == [2] and report.switched
+    assert report.roots == [2] and report.switched and report.roots_not_copied == []
     assert report.pages == []  # the pages did not change
     _assert_valid_mirror(signed, mirror)
     _client_installs(http(mirror).url, signed, tmp_path / "client")

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from tuf_pypi.cli import main
-from tuf_pypi.client.mirror import SyncOptions, sync_mirror
+from tuf_pypi.mirror import SyncOptions, sync_mirror
 from tuf_pypi.sample import SampleDist, add_release
 
 from .conftest import SignedRepo

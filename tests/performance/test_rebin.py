@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from tuf.api.metadata import Metadata
 
+from tests.repository.conftest import OFFLINE_PASSPHRASE
 from tests.repository.test_crash_and_lock import Crash, CrashingStorage
 from tuf_pypi.cli import main
 from tuf_pypi.client import Client
@@ -157,6 +158,7 @@ def test_tuf_pypi_client_follows_a_rebin(http_mirror, tmp_path, monkeypatch) -> 
 def test_cli_rebin_json(make_repo, monkeypatch) -> None:
     signed = make_repo(bins=16)
     monkeypatch.setenv("TUF_PYPI_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("TUF_PYPI_OFFLINE_PASSPHRASE", OFFLINE_PASSPHRASE)
     args = ["rebin", "--repo", str(signed.repo), "--keys-dir", str(signed.keys_dir)]
     result = CliRunner().invoke(main, [*args, "--bins", "128", "--json"])
     assert result.exit_code == 0, result.output

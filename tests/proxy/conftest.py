@@ -20,7 +20,7 @@ from tests.client.conftest import (  # noqa: F401 - fixtures, shared with tests/
 )
 from tests.client.repos import Index
 from tests.client.server import MirrorServer
-from tuf_pypi.client.proxy import ProxyServer
+from tuf_pypi.proxy.server import ProxyServer
 
 from .helpers import ProxyProcess
 

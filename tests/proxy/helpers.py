@@ -7,6 +7,7 @@ Installers run with :func:`tuf_pypi.demo.installer_env`: no pip.conf, no ``PIP_*
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import select
 import shutil
@@ -16,7 +17,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Protocol
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
@@ -26,6 +28,8 @@ PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
     "text/html; q=0.01"
 )
+#: The sample project most proxy tests ask for.
+PROJECT = "demo-core"
 _URL = re.compile(r"http://\S+/simple/")
 _START_TIMEOUT = 20.0
 
@@ -88,6 +92,13 @@ class ProxyProcess:
         self.stop()
 
 
+class HasURL(Protocol):
+    """A proxy (in this process or not): its index URL, ``http://host:port/simple/``."""
+
+    @property
+    def url(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -109,6 +120,18 @@ def request(
         return Answer(response.status, response.reason, response.headers, response.read())
     finally:
         connection.close()
+
+
+def page(proxy: HasURL, project: str = PROJECT, accept: str = PIP_ACCEPT) -> Answer:
+    """The proxy's page of ``project``, asked for as pip asks."""
+    return request(f"{proxy.url}{project}/", headers={"Accept": accept})
+
+
+def file_url(proxy: HasURL, project: str = PROJECT, index: int = 0) -> str:
+    """The absolute URL of a file as the proxy's JSON page links to it."""
+    answer = page(proxy, project)
+    entry = json.loads(answer.body)["files"][index]
+    return urljoin(f"{proxy.url}{project}/", entry["url"])
 
 
 # -- installers ------------------------------------------------------------------------

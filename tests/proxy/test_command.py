@@ -21,7 +21,7 @@ from tests.client.server import MirrorServer, delayed
 from tuf_pypi.cli import main
 
 from .conftest import StartProxy
-from .helpers import PIP_ACCEPT, request
+from .helpers import PIP_ACCEPT, ProxyProcess, request
 
 
 def test_help_has_an_example() -> None:
@@ -91,3 +91,23 @@ def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path) -> N
         result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_verbose_log_escapes_control_characters(
+    mirror: MirrorServer, root_file: Path, tmp_path: Path
+) -> None:
+    # A local client puts a carriage return and terminal escapes into its request line.
+    log = tmp_path / "proxy.log"
+    with ProxyProcess([mirror.url], root_file, tmp_path / "cache", "-v", log=log) as proxy:
+        port = int(proxy.url.split(":")[2].split("/")[0])
+        for line, status in [
+            (b"GET /x\x1b]0;pwned\x07\x1b[2J HTTP/1.1", b"404"),  # retitles the terminal
+            (b"GET /x\rFORGED HTTP/1.1", b"400"),  # overwrites the line shown
+        ]:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+                conn.sendall(line + b"\r\nHost: 127.0.0.1\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 " + status)
+    text = log.read_text(encoding="latin-1")
+    assert "GET /x\\x1b]0;pwned\\x07\\x1b[2J HTTP/1.1" in text
+    assert "GET /x\\x0dFORGED HTTP/1.1" in text
+    assert not any(c in text for c in "\r\x1b\x07")

@@ -1,11 +1,17 @@
 """Unmodified pip and uv install through the proxy (a real ``tuf-pypi proxy`` process)
-from an untrusted static mirror of the signed sample index."""
+from an untrusted static mirror of the signed sample index.
+
+Besides this interpreter's pip, the pips users actually have run here too: 23.0.1
+(Debian 12's, which crashes on a JSON ``dist-info-metadata`` object: PEP 714), 23.2
+(the first to read ``core-metadata``) and the newest release. Each is installed from
+PyPI into a throwaway virtual environment once per session.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +23,33 @@ from .helpers import ProxyProcess, fresh_venv, installed, output, pip, run, uv_b
 
 #: What ``demo-app`` resolves to: demo-lib 2.0 is yanked, so 1.0.
 RESOLVED = {"demo_app-1.1", "demo_lib-1.0", "demo_core-1.0"}
+#: pip releases installed from PyPI for the tests ("" is the newest).
+PIP_RELEASES = ("23.0.1", "23.2", "")
+
+
+@pytest.fixture(scope="session")
+def pip_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """The python of a throwaway venv holding pip ``release`` from PyPI, made once per session.
+
+    uv installs it (fast, and it ignores this machine's pip configuration); if PyPI
+    cannot be reached the test is skipped, saying so.
+    """
+    made: dict[str, Path] = {}
+
+    def make(release: str) -> Path:
+        if release not in made:
+            python = fresh_venv(tmp_path_factory.mktemp(f"pip-{release or 'newest'}") / "venv")
+            wanted = f"pip=={release}" if release else "pip"
+            result = subprocess.run(
+                [uv_binary(), "pip", "install", "--no-config", "--python", str(python), wanted],
+                capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            if result.returncode != 0:
+                pytest.skip(f"cannot install {wanted} from PyPI: {output(result)}")
+            made[release] = python
+        return made[release]
+
+    return make
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +122,21 @@ def test_uv_pip_install_into_a_fresh_venv(proxy: ProxyProcess, tmp_path: Path) -
         check=False,
     )
     assert hello.stdout.strip() == "1.0", hello.stderr
+
+
+@pytest.mark.parametrize("release", PIP_RELEASES, ids=lambda r: f"pip-{r or 'newest'}")
+def test_released_pip_installs_through_the_proxy(
+    proxy: ProxyProcess, pip_of: Callable[[str], Path], release: str, tmp_path: Path
+) -> None:
+    python = pip_of(release)
+    version = run([str(python), "-m", "pip", "--version"])
+    assert release in version.stdout, output(version)
+    target = tmp_path / "site"
+    result = run(
+        [
+            str(python), "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
+            "--target", str(target), "--index-url", proxy.url, "demo-app",
+        ]
+    )  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert installed(target) == RESOLVED

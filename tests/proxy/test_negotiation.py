@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuf_pypi.client.proxy_negotiation import HTML_V1, JSON_V1, TEXT_HTML, negotiate
+from tuf_pypi.proxy.negotiation import HTML_V1, JSON_V1, TEXT_HTML, negotiate
 
 from .helpers import PIP_ACCEPT
 

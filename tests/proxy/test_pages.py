@@ -7,15 +7,15 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from tuf_pypi.client.proxy_pages import (
+from tuf_pypi.pages import FileLink, ProjectPage, parse_html, parse_json
+from tuf_pypi.proxy.pages import (
     find_offered,
     render_html,
     render_json,
     render_root_html,
     render_root_json,
 )
-from tuf_pypi.client.proxy_routes import FileRoute, route
-from tuf_pypi.pages import FileLink, ProjectPage, parse_html, parse_json
+from tuf_pypi.proxy.routes import FileRoute, route
 
 SHA_A, SHA_B, SHA_C, SHA_M = "aa" * 32, "bb" * 32, "cc" * 32, "dd" * 32
 PAGE_URL = "http://127.0.0.1:9/simple/demo/"
@@ -117,9 +117,11 @@ def test_json_keeps_every_signed_field(signed: ProjectPage) -> None:
     assert doc["versions"] == ["1.0", "2.0", "3.0"]
     assert doc["project-status"] == {"status": "active"}
     assert doc["files"][0]["gpg-sig"] is False
-    # PEP 714: both names of the metadata key, for old and new installers.
-    assert doc["files"][2]["core-metadata"] == doc["files"][2]["dist-info-metadata"]
-    assert "core-metadata" not in doc["files"][1] and "dist-info-metadata" not in doc["files"][1]
+    # PEP 714: JSON carries the metadata hash as core-metadata only, never the legacy key
+    # (an object there crashes pip 23.0), even where the signed page used the old name.
+    assert doc["files"][2]["core-metadata"] == {"sha256": SHA_M}
+    assert all("dist-info-metadata" not in entry for entry in doc["files"])
+    assert "core-metadata" not in doc["files"][1]
 
 
 def test_html_from_json(signed: ProjectPage) -> None:
@@ -131,6 +133,11 @@ def test_html_from_json(signed: ProjectPage) -> None:
             want = (*want[:5], False, want[6])
         assert comparable(mine, html=True) == want
     assert_links_point_at_proxy(served)
+    # PEP 714: HTML carries the new attribute and, with the same value, the legacy one.
+    value = f"sha256={SHA_M}"
+    text = render_html("demo", signed).decode()
+    core, legacy = f'data-core-metadata="{value}"', f'data-dist-info-metadata="{value}"'
+    assert text.count(core) == text.count(legacy) == 2  # demo-1.0.tar.gz and demo-3.0 wheel
 
 
 def test_json_and_html_from_html(signed: ProjectPage) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuf_pypi.client.proxy_ranges import ByteRange, RangeNotSatisfiableError, parse_range
+from tuf_pypi.proxy.ranges import ByteRange, RangeNotSatisfiableError, parse_range
 
 SIZE = 1000
 

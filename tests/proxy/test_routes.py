@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuf_pypi.client.proxy_routes import (
+from tuf_pypi.proxy.routes import (
     FileRoute,
     MetricsRoute,
     NotFound,
@@ -71,6 +71,26 @@ def test_route(target: str, expected: Route) -> None:
 )
 def test_not_found(target: str) -> None:
     assert isinstance(route(target), NotFound)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/simple/foo%0A/",  # a raw LF would end the Location header and start another
+        "/simple/foo%0A",
+        "/simple/Foo%0D%0ASet-Cookie:%20x/",
+        "/simple/%C5%BFix/",  # U+017F LONG S: case-folds to "six", but is not ASCII
+        "/simple/%C5%BFix",
+        "/simple/%C4%B1dna/",  # U+0131 DOTLESS I
+        f"/files/foo%0A/{SHA}/x.whl",
+        f"/files/%C5%BFix/{SHA}/x.whl",
+    ],
+)
+def test_names_that_only_look_valid_are_refused_not_redirected(target: str) -> None:
+    # Refused outright: never normalized into a redirect, so nothing from them can
+    # reach a Location header.
+    where = route(target)
+    assert isinstance(where, NotFound), where
 
 
 def test_file_url_round_trips_through_the_page_url() -> None:

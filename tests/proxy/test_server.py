@@ -7,7 +7,6 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urljoin
 
 import pytest
 
@@ -23,25 +22,13 @@ from tuf_pypi.client import (
     SetupError,
     UnavailableError,
 )
-from tuf_pypi.client.proxy import ProxyServer, describe_failure
 from tuf_pypi.pages import parse_html, parse_json
+from tuf_pypi.proxy.server import ProxyServer, describe_failure
 from tuf_pypi.sample import SampleDist, add_release
 
-from .helpers import PIP_ACCEPT, Answer, request
+from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
 
 JSON = "application/vnd.pypi.simple.v1+json"
-PROJECT = "demo-core"
-
-
-def page(server: ProxyServer, project: str = PROJECT, accept: str = PIP_ACCEPT) -> Answer:
-    return request(f"{server.url}{project}/", headers={"Accept": accept})
-
-
-def file_url(server: ProxyServer, project: str = PROJECT, index: int = 0) -> str:
-    """The absolute URL of a file as the proxy's JSON page links to it."""
-    answer = page(server, project)
-    entry = json.loads(answer.body)["files"][index]
-    return urljoin(f"{server.url}{project}/", entry["url"])
 
 
 # -- pages -----------------------------------------------------------------------------

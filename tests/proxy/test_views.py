@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tuf_pypi.client import AllMirrorsFailedError, NotListedError
-from tuf_pypi.client.proxy_views import ViewRotation
+from tuf_pypi.proxy.views import ViewRotation
 
 
 class StubClient:

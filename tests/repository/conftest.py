@@ -7,14 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import nacl.pwhash.argon2id as argon2id
 import pytest
 
 from tuf_pypi import layout
-from tuf_pypi.keys import KeyDirectory
+from tuf_pypi.keys import KdfLimits, KeyDirectory
 from tuf_pypi.repository import Publisher, RepositoryStorage, init_repository
 from tuf_pypi.sample import build_index
 
+#: The online key's passphrase (TUF_PYPI_PASSPHRASE); offline keys have their own.
 PASSPHRASE = "correct horse battery staple"
+OFFLINE_PASSPHRASE = "offline: tr0ub4dor&3, kept off the publishing host"
+#: Argon2id at its minimum, passed explicitly: test keys are throwaway. The default
+#: (sensitive) limits of offline keys are tested in tests/keys/test_passphrases.py.
+TEST_KDF = KdfLimits("test-only", argon2id.OPSLIMIT_MIN, argon2id.MEMLIMIT_MIN)
+#: The offline half of ``init_repository``'s arguments, for every test repository.
+OFFLINE = {"offline_passphrase": OFFLINE_PASSPHRASE, "offline_kdf": TEST_KDF}
 
 
 @dataclass
@@ -37,7 +45,11 @@ class SignedRepo:
     clock: Clock
 
     def publisher(self, **kwargs) -> Publisher:
-        keys = KeyDirectory(self.keys_dir, passphrase=lambda _label: PASSPHRASE)
+        keys = KeyDirectory(
+            self.keys_dir,
+            passphrase=lambda _label: PASSPHRASE,
+            offline_passphrase=lambda _label: OFFLINE_PASSPHRASE,
+        )
         return Publisher(self.repo, keys, clock=self.clock, **kwargs)
 
     @property
@@ -61,7 +73,7 @@ def make_repo(tmp_path: Path, clock: Clock) -> Callable[..., SignedRepo]:
         repo = tmp_path / name / "repo"
         keys_dir = tmp_path / name / "keys"
         build_index(repo)
-        init_repository(repo, keys_dir, PASSPHRASE, number_of_bins=bins, now=clock())
+        init_repository(repo, keys_dir, PASSPHRASE, **OFFLINE, number_of_bins=bins, now=clock())
         signed = SignedRepo(repo, keys_dir, clock)
         if publish:
             signed.publisher().publish()

@@ -15,9 +15,11 @@ from tuf_pypi.cli import main
 from tuf_pypi.repository import init_repository
 from tuf_pypi.sample import build_index
 
-from .conftest import PASSPHRASE
+from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
 
-ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE}
+ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
+#: Throwaway test keys: cheap offline key files (the default is "sensitive").
+FAST = ("--kdf-limits", "interactive")
 
 
 def run(*args: str, env: dict[str, str] | None = None):
@@ -43,7 +45,7 @@ def test_every_command_explains_itself(command: list[str]) -> None:
 def test_admin_workflow(index) -> None:
     repo, keys = index
     args = ["--repo", str(repo), "--keys-dir", str(keys)]
-    result = run("init", *args, "--expected-projects", "100")
+    result = run("init", *args, "--expected-projects", "100", *FAST)
     assert result.exit_code == 0, result.output
     assert "Initialised" in result.output and "online.key" in result.output
 
@@ -73,7 +75,7 @@ def test_admin_workflow(index) -> None:
 def test_publish_exit_code_3_when_pages_are_skipped(index) -> None:
     repo, keys = index
     args = ["--repo", str(repo), "--keys-dir", str(keys)]
-    assert run("init", *args, "--bins", "16").exit_code == 0
+    assert run("init", *args, "--bins", "16", *FAST).exit_code == 0
     (repo / "simple/demo-app/index.v1_json").write_bytes(b"\xff not utf-8")
     result = run("publish", *args)
     assert result.exit_code == 3
@@ -88,7 +90,7 @@ def test_publish_exit_code_3_when_pages_are_skipped(index) -> None:
 def test_errors_are_one_line_without_secrets(index) -> None:
     repo, keys = index
     args = ["--repo", str(repo), "--keys-dir", str(keys)]
-    assert run("init", *args, "--bins", "16").exit_code == 0
+    assert run("init", *args, "--bins", "16", *FAST).exit_code == 0
     secret = "not-the-passphrase-42"
     proc = subprocess.run(
         [sys.executable, "-m", "tuf_pypi.cli", "publish", *args],
@@ -134,14 +136,14 @@ def test_init_usage_errors(index, args, message) -> None:
 def test_status_exit_codes_for_monitoring(index, tmp_path) -> None:
     repo, keys = index
     args = ["--repo", str(repo), "--keys-dir", str(keys)]
-    assert run("init", *args, "--bins", "16", "--timestamp-expiry", "2h").exit_code == 0
+    assert run("init", *args, "--bins", "16", "--timestamp-expiry", "2h", *FAST).exit_code == 0
     result = run("status", "--repo", str(repo))
     assert result.exit_code == 3 and "tuf-pypi refresh" in result.output
 
     old = tmp_path / "old"
     build_index(old / "repo")
     past = datetime.now(timezone.utc) - timedelta(days=3)
-    init_repository(old / "repo", old / "keys", PASSPHRASE, number_of_bins=16, now=past)
+    init_repository(old / "repo", old / "keys", PASSPHRASE, **OFFLINE, number_of_bins=16, now=past)
     result = run("status", "--repo", str(old / "repo"))
     assert result.exit_code == 4 and "expired" in result.output
     result = run("verify", "--repo", str(old / "repo"))
@@ -150,7 +152,10 @@ def test_status_exit_codes_for_monitoring(index, tmp_path) -> None:
 
 def test_status_shows_where_each_key_is(index) -> None:
     repo, keys = index
-    assert run("init", "--repo", str(repo), "--keys-dir", str(keys), "--bins", "16").exit_code == 0
+    assert (
+        run("init", "--repo", str(repo), "--keys-dir", str(keys), "--bins", "16", *FAST).exit_code
+        == 0
+    )
     (keys / "root-1.key").unlink()  # moved offline
     result = run("status", "--repo", str(repo), "--keys-dir", str(keys), "--json")
     roles = {r["role"].split(" ")[0]: r for r in json.loads(result.stdout)["roles"]}
@@ -162,7 +167,7 @@ def test_status_shows_where_each_key_is(index) -> None:
 def test_publish_link_copies(index) -> None:
     repo, keys = index
     args = ["--repo", str(repo), "--keys-dir", str(keys)]
-    assert run("init", *args, "--bins", "16").exit_code == 0
+    assert run("init", *args, "--bins", "16", *FAST).exit_code == 0
     result = run("publish", *args, "--link-copies", "--json")
     assert result.exit_code == 0, result.output
     for path in json.loads(result.stdout)["added"]:

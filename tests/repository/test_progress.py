@@ -11,12 +11,13 @@ import pytest
 
 from tuf_pypi.sample import build_index
 
-from .conftest import PASSPHRASE
+from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE
 
 
 def _run(args: list[str], tty: bool) -> tuple[int, str, str]:
     """Run tuf-pypi with stderr on a pseudo-terminal (``tty``) or a pipe."""
     env = {**os.environ, "TUF_PYPI_PASSPHRASE": PASSPHRASE, "COLUMNS": "120"}
+    env["TUF_PYPI_OFFLINE_PASSPHRASE"] = OFFLINE_PASSPHRASE
     command = [sys.executable, "-m", "tuf_pypi.cli", *args]
     if not tty:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -72,5 +73,5 @@ def test_quiet_under_json_on_a_terminal(make_repo) -> None:
 def test_init_shows_progress_on_a_terminal(tmp_path) -> None:
     build_index(tmp_path / "web")
     args = ["init", "--repo", str(tmp_path / "web"), "--keys-dir", str(tmp_path / "k")]
-    code, _, err = _run([*args, "--bins", "256"], tty=True)
+    code, _, err = _run([*args, "--bins", "256", "--kdf-limits", "interactive"], tty=True)
     assert code == 0 and "signing roles" in err and "100%" in err, err

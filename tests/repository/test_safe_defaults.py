@@ -23,7 +23,10 @@ import pytest
 from tuf_pypi.localfs import exclusive_lock
 from tuf_pypi.sample import build_index
 
-from .conftest import PASSPHRASE
+from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE
+
+#: Throwaway offline keys: the cheap Argon2id limits.
+FAST = ("--kdf-limits", "interactive")
 
 
 class Env:
@@ -42,6 +45,7 @@ class Env:
             "HOME": str(self.home),
             "XDG_CONFIG_HOME": str(self.home / ".config"),
             "TUF_PYPI_PASSPHRASE": PASSPHRASE,
+            "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE,
         }
 
     def run(self, *args: str, env: dict[str, str] | None = None, **kwargs):
@@ -82,7 +86,9 @@ def _initialised() -> Path:
         result = Env.__new__(Env)
         result.cwd, result.env = base, {"PATH": os.environ["PATH"], "HOME": str(base)}
         result.env["TUF_PYPI_PASSPHRASE"] = PASSPHRASE
-        done = result.run("init", "--repo", str(base / "web"), "--keys-dir", str(base / "keys"))
+        result.env["TUF_PYPI_OFFLINE_PASSPHRASE"] = OFFLINE_PASSPHRASE
+        web, keys = str(base / "web"), str(base / "keys")
+        done = result.run("init", "--repo", web, "--keys-dir", keys, *FAST)
         assert done.returncode == 0, done.stderr
         _TEMPLATE.append(base)
     return _TEMPLATE[0]
@@ -135,7 +141,7 @@ def test_the_config_file_names_keys_and_state_per_repository(env: Env) -> None:
     # another repository is not affected by this entry
     other = env.cwd.parent / "other"
     build_index(other)
-    result = env.run("init", "--repo", str(other))
+    result = env.run("init", "--repo", str(other), *FAST)
     assert result.returncode == 0 and (env.cwd / "keys" / "online.key").exists()
 
 
@@ -162,7 +168,7 @@ def test_a_typoed_repo_is_not_told_to_run_init(env: Env, command: str) -> None:
 
 def test_init_twice_refuses_before_generating_anything(env: Env) -> None:
     env.init()
-    result = env.run("init", "--repo", str(env.repo), "--keys-dir", str(env.keys))
+    result = env.run("init", "--repo", str(env.repo), "--keys-dir", str(env.keys), *FAST)
     assert result.returncode == 1 and "already exists" in result.stderr
     assert "Generating" not in result.stderr
     # refused before asking for a passphrase, too
@@ -172,13 +178,13 @@ def test_init_twice_refuses_before_generating_anything(env: Env) -> None:
         str(env.repo),
         "--keys-dir",
         str(env.keys),
-        env={"TUF_PYPI_PASSPHRASE": ""},
+        env={"TUF_PYPI_PASSPHRASE": "", "TUF_PYPI_OFFLINE_PASSPHRASE": ""},
     )
     assert "already exists" in result.stderr and "passphrase" not in result.stderr
 
 
 def test_init_json_and_its_next_command_runs_as_printed(env: Env) -> None:
-    result = env.run("init", "--repo", str(env.repo), "--keys-dir", str(env.keys), "--json")
+    result = env.run("init", "--repo", str(env.repo), "--keys-dir", str(env.keys), *FAST, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["bins"] >= 16 and set(report["key_files"]) >= {"online", "root-1"}

@@ -4,6 +4,7 @@ Start from :class:`Client`; see ``docs/client.md``. Never imports the repository
 (DESIGN.md §7).
 """
 
+from .client import Client, VerifiedPage
 from .errors import (
     AllMirrorsFailedError,
     BadSignatureError,
@@ -23,7 +24,6 @@ from .errors import (
     UnavailableError,
     VerificationError,
 )
-from .index import Client, VerifiedPage
 from .limits import Limits
 
 __all__ = [

@@ -15,6 +15,16 @@ client facing hostile mirrors needs on top of the stock ``Urllib3Fetcher``:
 * distribution files are fetched and hashed as served, never decoded (as pip does):
   a ``.tar.gz`` served with ``Content-Encoding: gzip`` is the file, not its content.
 
+* redirects only within the origin (scheme, host and port) of the URL asked for, at
+  most :data:`MAX_REDIRECTS` of them. A mirror is untrusted: following it to any host
+  would let it aim the client at loopback or internal services (blind SSRF), or at a
+  verifying proxy's own ``/files/`` URLs (a loop). Within one origin a redirect reaches
+  nothing the mirror could not have served itself. A cross-origin redirect fails like
+  an unreachable mirror, so the next URL is tried (for PyPI's ``/packages/`` that is
+  files.pythonhosted.org itself: see :func:`.mirrors.file_urls`).
+* an optional ``Via`` header (RFC 9110 §7.6.3) naming the proxy that sends the
+  request, so a proxy can recognise its own requests and refuse to serve itself.
+
 Errors are python-tuf's download exceptions (``SlowRetrievalError``,
 ``DownloadHTTPError``, ``DownloadError``), as the interface requires; ngclient relies
 on ``DownloadHTTPError.status_code`` (a 404 for the next root version ends the root
@@ -28,7 +38,7 @@ import time
 import urllib.request
 import zlib
 from collections.abc import Generator, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import urllib3
 from tuf.api.exceptions import DownloadError, DownloadHTTPError, SlowRetrievalError
@@ -37,13 +47,19 @@ from tuf.ngclient import FetcherInterface
 from .. import __version__
 from .limits import Limits
 
-__all__ = ["BoundedFetcher"]
+__all__ = ["MAX_REDIRECTS", "BoundedFetcher", "same_origin"]
+
+#: Redirects followed for one download, each within the origin of the URL asked for.
+MAX_REDIRECTS = 5
 
 _POOL_SIZE = 32
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # One retry of a failed connection (a reset keep-alive connection is common and
 # harmless); never a retried read: a timeout means "too slow", fail over instead.
-_RETRIES = urllib3.Retry(total=8, connect=1, read=0, redirect=5, status=0, other=0)
+# Redirects are followed here, not by urllib3, to check where each one goes.
+_RETRIES = urllib3.Retry(total=8, connect=1, read=0, redirect=False, status=0, other=0)
 
 
 class BoundedFetcher(FetcherInterface):
@@ -53,10 +69,17 @@ class BoundedFetcher(FetcherInterface):
     Proxies come from the usual ``*_proxy`` / ``no_proxy`` environment variables.
     """
 
-    def __init__(self, limits: Limits | None = None, user_agent: str | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        user_agent: str | None = None,
+        *,
+        via: str | None = None,
+    ) -> None:
         self.limits = limits or Limits()
         agent = f"tuf-pypi/{__version__} urllib3/{urllib3.__version__}"
         self._user_agent = f"{user_agent} {agent}" if user_agent else agent
+        self._via = via
         self._timeout = urllib3.Timeout(
             connect=self.limits.connect_timeout, read=self.limits.read_timeout
         )
@@ -118,9 +141,28 @@ class BoundedFetcher(FetcherInterface):
             return pool
 
     def _request(self, url: str, accept_encoding: str) -> urllib3.BaseHTTPResponse:
+        """GET ``url``, following redirects that stay within its origin; a 200 or an error."""
         headers = {"User-Agent": self._user_agent, "Accept-Encoding": accept_encoding}
+        if self._via is not None:
+            headers["Via"] = self._via
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(current, headers)
+            if response.status not in _REDIRECT_STATUSES:
+                break
+            location = response.headers.get("Location")
+            response.close()
+            current = _redirect_target(url, current, location)
+        else:
+            raise DownloadError(f"{url}: more than {MAX_REDIRECTS} redirects")
+        if response.status != 200:
+            response.close()
+            raise DownloadHTTPError(f"{url}: HTTP status {response.status}", response.status)
+        return response
+
+    def _send(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._pool(url).request(
+            return self._pool(url).request(
                 "GET",
                 url,
                 headers=headers,
@@ -128,6 +170,7 @@ class BoundedFetcher(FetcherInterface):
                 decode_content=False,
                 timeout=self._timeout,
                 retries=_RETRIES,
+                redirect=False,
             )
         except urllib3.exceptions.MaxRetryError as exc:
             reason = exc.reason
@@ -140,10 +183,6 @@ class BoundedFetcher(FetcherInterface):
             raise SlowRetrievalError(f"{url}: no answer within the timeout") from exc
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise DownloadError(f"{url}: {exc}") from exc
-        if response.status != 200:
-            response.close()
-            raise DownloadHTTPError(f"{url}: HTTP status {response.status}", response.status)
-        return response
 
     def _body(
         self,
@@ -193,6 +232,34 @@ class BoundedFetcher(FetcherInterface):
                 response.release_conn()
             else:
                 response.close()
+
+
+def same_origin(a: str, b: str) -> bool:
+    """True when URLs ``a`` and ``b`` have the same scheme, host and port (RFC 6454)."""
+    return _origin(urlsplit(a)) == _origin(urlsplit(b))
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _redirect_target(url: str, current: str, location: str | None) -> str:
+    """Where a redirect from ``current`` leads; refused unless within ``url``'s origin."""
+    if not location:
+        raise DownloadError(f"{url}: a redirect without a Location")
+    try:
+        target = urljoin(current, location.strip())
+        same = same_origin(url, target)
+    except ValueError:  # a port that is not a number, a malformed IPv6 host
+        same = False
+        target = location
+    if not same:
+        raise DownloadError(
+            f"{url}: redirect to {target!r} refused: a mirror may only redirect within "
+            "its own scheme, host and port"
+        )
+    return target
 
 
 class _Gunzip:

@@ -6,7 +6,8 @@ retrieval" attack). Every download the client makes is therefore bounded three w
 
 * a size: metadata by the length its signer gave or by the maxima below, a page by the
   length of its signed target, a distribution file by the size its verified page gives
-  (or :attr:`Limits.file_max_bytes` when the page gives none);
+  (or :attr:`Limits.file_max_bytes` when the page gives none), a PEP 658 ``.metadata``
+  file by :attr:`Limits.metadata_max_bytes` (pages give its hash, never its size);
 * timeouts on connecting and between two reads;
 * a minimum average transfer rate, checked after a grace period, so the total time of a
   download is bounded by its size divided by that rate.
@@ -59,6 +60,11 @@ class Limits:
     #: Distribution files whose page gives no size (PEP 503 HTML pages) stop here.
     #: The largest files on PyPI are a few GiB.
     file_max_bytes: int = 8 * _GIB
+    #: PEP 658 ``.metadata`` files (a wheel's ``METADATA``) stop here: pages give
+    #: their sha256 but no size, and without this bound only ``file_max_bytes`` would
+    #: stop a hostile mirror from filling the cache. Typical ones are a few KiB;
+    #: the bound leaves room for long inlined descriptions.
+    metadata_max_bytes: int = 4 * _MIB
 
     def __post_init__(self) -> None:
         for spec in fields(self):

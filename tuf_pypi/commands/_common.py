@@ -24,7 +24,7 @@ import click
 
 from .. import layout
 from ..config import KEYS_DIR_ENV, RepositoryConfig, repository_config
-from ..keys import PASSPHRASE_ENV, KeyDirectory, KeyFileError
+from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..pages import PageError
 from ..repository import Publisher, RepositoryStorage, StorageError, load_view
 from ..repository.online_keys import missing_online_keys
@@ -69,12 +69,13 @@ def fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def passphrase(label: str, confirm: bool = False) -> str:
-    value = os.environ.get(PASSPHRASE_ENV)
+def passphrase(label: str, confirm: bool = False, env: str = PASSPHRASE_ENV) -> str:
+    """The secret from ``env`` (the online key's by default) or a prompt on a terminal."""
+    value = os.environ.get(env)
     if value:
         return value
     if not sys.stdin.isatty():
-        raise KeyFileError(f"{label}: passphrase needed; set {PASSPHRASE_ENV} or run interactively")
+        raise KeyFileError(f"{label}: passphrase needed; set {env} or run interactively")
     return click.prompt(f"Passphrase for {label}", hide_input=True, confirmation_prompt=confirm)
 
 
@@ -216,7 +217,11 @@ def open_publisher(
     A line goes to stderr when the publisher lock is busy, unless ``quiet``.
     """
     config = existing_keys_dir(repo, keys_dir)
-    keys = KeyDirectory(config.keys_dir, passphrase=passphrase)
+    keys = KeyDirectory(
+        config.keys_dir,
+        passphrase=passphrase,
+        offline_passphrase=lambda label: passphrase(label, env=OFFLINE_PASSPHRASE_ENV),
+    )
     if check_keys:
         missing = missing_online_keys(load_view(RepositoryStorage(repo)), keys)
         if missing:

@@ -19,6 +19,10 @@ from tuf.api.metadata import Metadata
 
 from .. import layout
 from ..keys import (
+    OFFLINE_KDF,
+    OFFLINE_PASSPHRASE_ENV,
+    ONLINE_KDF,
+    PASSPHRASE_ENV,
     KeyDirectory,
     KeyFileError,
     generate_key_file,
@@ -31,7 +35,9 @@ from ..repository import RepositoryStorage, RepositoryView, load_view
 from ..repository.ceremony import (
     CeremonyError,
     Proposal,
+    check_key_ids,
     describe_change,
+    payload_sha256,
     prepare_bins,
     prepare_root,
     prepare_targets,
@@ -93,14 +99,25 @@ def key() -> None:
     show_default=True,
     help="ecdsa is P-256.",
 )
+@click.option(
+    "--online",
+    is_flag=True,
+    help="An online key (for publishing): its passphrase comes from TUF_PYPI_PASSPHRASE "
+    "and it is cheaper to open.",
+)
 @fail_cleanly
-def key_generate(out: Path, keytype: str) -> None:
-    """Create an encrypted key file (mode 0600) and print its key id.
+def key_generate(out: Path, keytype: str, online: bool) -> None:
+    """Create an encrypted key file (mode 0600) and print its key id (its fingerprint).
 
-    The passphrase comes from TUF_PYPI_PASSPHRASE or a prompt. Refuses to overwrite.
-    Share the public half with 'tuf-pypi key show FILE --json > FILE.pub'.
+    An offline key (the default: root, targets, bins) is sealed under the passphrase
+    from TUF_PYPI_OFFLINE_PASSPHRASE or a prompt, with Argon2id's "sensitive" limits
+    (1 GiB, seconds to open); --online keys under TUF_PYPI_PASSPHRASE with the
+    "interactive" limits. Refuses to overwrite. Share the public half with
+    'tuf-pypi key show FILE --json > FILE.pub'.
     """
-    public = generate_key_file(out, passphrase(str(out), confirm=True), keytype)
+    env, limits = (PASSPHRASE_ENV, ONLINE_KDF) if online else (OFFLINE_PASSPHRASE_ENV, OFFLINE_KDF)
+    secret = passphrase(str(out), confirm=True, env=env)
+    public = generate_key_file(out, secret, keytype, limits=limits)
     click.echo(f"{out}: {public.keytype} key {public.keyid}")
 
 
@@ -132,14 +149,17 @@ def key_list(keys_dir: Path | None, as_json: bool) -> None:
 def key_show(file: Path, as_json: bool) -> None:
     """Show the public half of a key file or public key document (no passphrase needed).
 
-    The --json output is a public key document that 'root prepare --add-key' and
-    friends accept, so key holders never hand over their private key file.
+    The keyid is checked to be the sha256 of the key value, so it is the key's
+    fingerprint: the one 'tuf-pypi sign' shows for each key in a review. The --json
+    output is a public key document that 'root prepare --add-key' and friends
+    accept, so key holders never hand over their private key file.
     """
     public = load_public_key(file)
     if as_json:
         echo_json(public_key_document(public))
     else:
-        click.echo(f"keyid:  {public.keyid}\ntype:   {public.keytype}\nscheme: {public.scheme}")
+        click.echo(f"keyid:  {public.keyid} (fingerprint: sha256 of the key value)")
+        click.echo(f"type:   {public.keytype}\nscheme: {public.scheme}")
         click.echo(f"public: {public.keyval.get('public')}")
 
 
@@ -376,8 +396,11 @@ def sign(
 ) -> None:
     """Review a proposal and add your signature to FILE (in place).
 
-    Shows what changes against the current version (keys added and removed,
-    thresholds, expiry, version) and asks for confirmation before opening the key.
+    Shows what changes against the current version (keys added, removed or changed
+    in value, thresholds, expiry, version), every key by its fingerprint and the
+    sha256 of the bytes you sign, and asks for confirmation before opening the key
+    (passphrase from TUF_PYPI_OFFLINE_PASSPHRASE or a prompt). Refuses a proposal
+    or current version that lists a key under an id that is not its fingerprint.
     Warns when the key is not one whose signature counts for the role.
     """
     if as_json and not yes:
@@ -388,17 +411,21 @@ def sign(
     if before is not None and before.signed.type != proposal.metadata.signed.type:
         raise CeremonyError(f"{current}: is {before.signed.type}, the proposal is {proposal.role}")
     changes = describe_change(proposal.role, before.signed if before else None, proposal.signed)
-    public = read_public_key(key_file)
-    warning = _signer_warning(proposal, before, view, public.keyid)
     if not as_json:
         for line in changes:
             click.echo(line)
+    if before is not None:
+        check_key_ids(f"current {proposal.role}", before.signed)
+    check_key_ids(f"proposed {proposal.role}", proposal.signed)
+    public = read_public_key(key_file)
+    warning = _signer_warning(proposal, before, view, public.keyid)
+    if not as_json:
         click.echo(f"signing with {key_file} (key {public.keyid})")
         if warning:
             click.echo(f"warning: {warning}", err=True)
     if not yes and not click.confirm("Sign this?", default=False):
         raise click.Abort()
-    signer = load_key_file_signer(key_file, passphrase(str(key_file)))
+    signer = load_key_file_signer(key_file, passphrase(str(key_file), env=OFFLINE_PASSPHRASE_ENV))
     sign_proposal(proposal, signer)
     tmp = file.with_name(f".{file.name}.tmp")
     tmp.write_bytes(proposal.to_bytes())
@@ -456,7 +483,8 @@ def _apply_command(role: str) -> Callable[..., None]:
             echo_json(report.__dict__)
             return
         for name, version in report.applied.items():
-            click.echo(f"applied {name} v{version}")
+            payload = payload_sha256(proposals[name].signed)
+            click.echo(f"applied {name} v{version} (signed bytes sha256 {payload})")
         if report.timestamp_version is not None:
             click.echo(
                 f"re-signed {report.bins_resigned} bins, snapshot v{report.snapshot_version}, "

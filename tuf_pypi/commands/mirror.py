@@ -13,7 +13,7 @@ from tuf.api.metadata import Metadata
 from .. import layout
 from ..client import ClientError
 from ..client.errors import UnavailableError
-from ..client.mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
+from ..mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
 from ..repository import RepositoryStorage
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
 from ..repository.publisher import utcnow
@@ -96,7 +96,7 @@ def gc(
     check_keys_outside(repo, lock_dir)
     report = collect_garbage(
         RepositoryStorage(repo),
-        lock_dir / "publish.lock",
+        lock_dir / layout.LOCK_FILE,
         utcnow(),
         grace,
         dry_run=dry_run,
@@ -133,7 +133,9 @@ root_option = click.option(
     "root_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The index's root.json, obtained out of band. Needed for the first sync; later "
-    "syncs trust the newest root the mirror already has.",
+    "syncs trust the newest root the mirror already has. The mirror serves root versions "
+    "from this one on (older ones cannot be verified from it): give 1.root.json to serve "
+    "every version.",
 )
 mirror_state_option = click.option(
     "--state-dir",

@@ -14,7 +14,7 @@ import click
 
 from ..client import Limits
 from ..client.cache import default_cache_dir
-from ..client.proxy import ProxyServer
+from ..proxy import DEFAULT_MAX_CONNECTIONS, ProxyServer
 from ._common import DURATION, fail_cleanly, mirrors_option, pinned_root_option
 
 __all__ = ["COMMANDS"]
@@ -60,7 +60,29 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     show_default=True,
     help="Seconds to wait to connect to a mirror, and between reads, before trying the next.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log every request (to stderr).")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    metavar="N",
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Connections served at once (a thread each); more get 503 (installers retry).",
+)
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name installers reach the proxy by (the Host header), besides IP "
+    "addresses and localhost: e.g. behind a reverse proxy. Other names get 403, so a web "
+    "page cannot use the proxy through DNS rebinding. Repeatable; '*' allows any.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log every request (to stderr; control characters escaped).",
+)
 @fail_cleanly
 def proxy(
     mirrors: tuple[str, ...],
@@ -70,6 +92,8 @@ def proxy(
     cache: Path | None,
     refresh_interval: timedelta,
     timeout: float,
+    max_connections: int,
+    allowed_hosts: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Serve a simple repository API on HOST:PORT built only from verified data.
@@ -106,6 +130,8 @@ def proxy(
             port=port,
             refresh_interval=interval,
             limits=Limits(connect_timeout=timeout, read_timeout=timeout),
+            max_connections=max_connections,
+            allowed_hosts=allowed_hosts,
         )
     except OSError as exc:  # the address is in use, or not ours
         message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"

@@ -5,12 +5,23 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
+from securesystemslib.signer import Signer
 
 from .. import layout
 from ..config import KEYS_DIR_ENV
-from ..keys import KeyDirectory
+from ..keys import (
+    KDF_LIMITS,
+    OFFLINE_KDF,
+    OFFLINE_PASSPHRASE_ENV,
+    PASSPHRASE_ENV,
+    KeyDirectory,
+    OfflineSigners,
+    load_key_file_signer,
+    require_distinct_passphrases,
+)
 from ..metrics import Registry
 from ..repository import (
     Expiry,
@@ -60,9 +71,7 @@ __all__ = ["COMMANDS"]
 @click.option(
     "--root-keys",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="n: root keys to create.",
+    help="n: root keys to create (default 1, or as many as --root-key files).",
 )
 @click.option(
     "--root-threshold",
@@ -99,6 +108,34 @@ __all__ = ["COMMANDS"]
     show_default=True,
     help="Lifetime of root, targets and bins.",
 )
+@click.option(
+    "--root-key",
+    "root_key_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A root key file its holder made with 'tuf-pypi key generate' (repeat for each "
+    "holder; needs --targets-key and --bins-key). init then creates only the online key.",
+)
+@click.option(
+    "--targets-key",
+    "targets_key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The targets holder's key file (with --root-key).",
+)
+@click.option(
+    "--bins-key",
+    "bins_key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The bins holder's key file (with --root-key).",
+)
+@click.option(
+    "--kdf-limits",
+    type=click.Choice(sorted(KDF_LIMITS)),
+    default=OFFLINE_KDF.name,
+    show_default=True,
+    help="Argon2id cost of the offline key files init creates (sensitive: 1 GiB and "
+    "seconds per open). Lower only for throwaway keys.",
+)
 @json_option
 @fail_cleanly
 def init(
@@ -106,32 +143,46 @@ def init(
     keys_dir: Path | None,
     bins: int | None,
     expected_projects: int | None,
-    root_keys: int,
+    root_keys: int | None,
     root_threshold: int,
     timestamp_expiry: timedelta,
     snapshot_expiry: timedelta,
     bin_expiry: timedelta,
     offline_expiry: timedelta,
+    root_key_files: tuple[Path, ...],
+    targets_key_file: Path | None,
+    bins_key_file: Path | None,
+    kdf_limits: str,
     as_json: bool,
 ) -> None:
     """Create keys and version 1 of all TUF metadata for the index at --repo.
 
     Generates root keys (t of n), a targets key and a bins key (offline: keep
     them off the publishing machine afterwards) and one online key (snapshot,
-    timestamp and every bin). Keys are encrypted with the passphrase from
-    TUF_PYPI_PASSPHRASE or a prompt. Refuses to overwrite a repository or key.
+    timestamp and every bin). The online key is sealed with the passphrase from
+    TUF_PYPI_PASSPHRASE (or a prompt), the offline keys with a different one from
+    TUF_PYPI_OFFLINE_PASSPHRASE (or a prompt). Better: each holder makes their key
+    with 'tuf-pypi key generate' and brings it (--root-key, --targets-key,
+    --bins-key); init then opens each with its holder's passphrase and creates
+    only the online key. Refuses to overwrite a repository or key.
     Then run 'tuf-pypi publish' to sign the pages.
     """
     if bins is not None and expected_projects is not None:
         raise click.UsageError("give --bins or --expected-projects, not both")
     number_of_bins = bins or layout.bins_for_projects(expected_projects or 50_000)
+    held = bool(root_key_files or targets_key_file or bins_key_file)
+    if held and not (root_key_files and targets_key_file and bins_key_file):
+        raise click.UsageError("--root-key, --targets-key and --bins-key go together")
+    if held and root_keys not in (None, len(root_key_files)):
+        raise click.UsageError(f"--root-keys {root_keys} but {len(root_key_files)} --root-key")
+    root_keys = len(root_key_files) if held else (root_keys or 1)
     if root_threshold > root_keys:
         raise click.UsageError(f"--root-threshold {root_threshold} exceeds --root-keys {root_keys}")
     keys_dir = resolve_keys_dir(repo, keys_dir).keys_dir
     check_keys_outside(repo, keys_dir)
     if not repo.is_dir():
         raise StorageError(f"{repo} is not a directory (expected an index root with simple/)")
-    check_can_init(repo, keys_dir, root_keys)
+    check_can_init(repo, keys_dir, root_keys, offline_keys_here=not held)
     expiry = Expiry(
         root=offline_expiry,
         targets=offline_expiry,
@@ -140,7 +191,14 @@ def init(
         snapshot=snapshot_expiry,
         timestamp=timestamp_expiry,
     )
-    secret = passphrase(f"the new keys in {keys_dir}", confirm=True)
+    secret = passphrase(f"the new online key in {keys_dir}", confirm=True)
+    if held:
+        offline = _holder_signers(secret, root_key_files, targets_key_file, bins_key_file)
+        secrets: dict[str, Any] = {"offline_signers": offline}
+    else:
+        label = f"the new offline keys (root, targets, bins) in {keys_dir}"
+        offline_secret = passphrase(label, confirm=True, env=OFFLINE_PASSPHRASE_ENV)
+        secrets = {"offline_passphrase": offline_secret, "offline_kdf": KDF_LIMITS[kdf_limits]}
     if not as_json:
         click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
     with progress_bars(wants_progress(as_json)) as bars:
@@ -154,6 +212,7 @@ def init(
             root_threshold=root_threshold,
             expiry=expiry,
             progress=bars,
+            **secrets,
         )
     next_command = f"tuf-pypi publish {keys_args(repo, keys_dir)}"
     if as_json:
@@ -171,12 +230,35 @@ def init(
     click.echo(f"Initialised {repo / layout.METADATA_DIR} with {report.number_of_bins} bins.")
     for label, path in report.key_files.items():
         click.echo(f"  {label:<8} {path}")
+    offline = (
+        "The holders take their key files back"
+        if held
+        else "Move root-*, targets and bins key files offline"
+    )
     click.echo(
         f"Next: {next_command}\n"
-        "Move root-*, targets and bins key files offline; publishing needs only online.key.\n"
+        f"{offline}; publishing needs only online.key "
+        f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}.\n"
         "To leave out --keys-dir from now on, set TUF_PYPI_KEYS_DIR or write this to "
         "~/.config/tuf-pypi/config.toml:\n"
         f'  [repository."{repo.resolve()}"]\n  keys_dir = "{keys_dir.resolve()}"'
+    )
+
+
+def _holder_signers(
+    online_secret: str, root_files: tuple[Path, ...], targets_file: Path, bins_file: Path
+) -> OfflineSigners:
+    """Open the key files the holders brought, each with its holder's passphrase."""
+
+    def open_key(file: Path, role: str) -> Signer:
+        secret = passphrase(f"{file} ({role} key holder)", env=OFFLINE_PASSPHRASE_ENV)
+        require_distinct_passphrases(online_secret, [secret])
+        return load_key_file_signer(file, secret)
+
+    return OfflineSigners(
+        root=tuple(open_key(file, "root") for file in root_files),
+        targets=open_key(targets_file, "targets"),
+        bins=open_key(bins_file, "bins"),
     )
 
 

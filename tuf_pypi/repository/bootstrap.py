@@ -7,16 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from securesystemslib.signer import Signer
-
 from .. import layout
-from ..keys import KEY_FILE_SUFFIX, generate_key_file, load_key_file_signer
+from ..keys import (
+    KEY_FILE_SUFFIX,
+    OFFLINE_KDF,
+    KdfLimits,
+    OfflineSigners,
+    new_role_key_files,
+    require_distinct_passphrases,
+)
 from . import metadata as md_builder
 from .metadata import DEFAULT_EXPIRY, Expiry, InitialKeys
 from .settings import save_expiry
 from .storage import RepositoryStorage, StorageError
 
-__all__ = ["InitReport", "check_can_init", "init_repository"]
+__all__ = ["InitReport", "OfflineSigners", "check_can_init", "init_repository"]
 
 
 @dataclass(frozen=True)
@@ -27,19 +32,23 @@ class InitReport:
 
 
 def _key_labels(root_keys: int) -> list[str]:
-    return [f"root-{i}" for i in range(1, root_keys + 1)] + ["targets", "bins", "online"]
+    return [f"root-{i}" for i in range(1, root_keys + 1)] + ["targets", "bins"]
 
 
-def check_can_init(repo: Path, keys_dir: Path, root_keys: int = 1) -> dict[str, Path]:
+def check_can_init(
+    repo: Path, keys_dir: Path, root_keys: int = 1, *, offline_keys_here: bool = True
+) -> dict[str, Path]:
     """The key files ``init`` would create; StorageError if it would overwrite anything.
 
     Asked before any passphrase prompt or key generation, so running ``init`` twice
-    refuses at once instead of after "Generating keys...".
+    refuses at once instead of after "Generating keys...". ``offline_keys_here``:
+    the offline keys are generated into ``keys_dir`` too (not held elsewhere).
     """
     storage = RepositoryStorage(repo)
     if storage.metadata_dir.exists() and any(storage.metadata_dir.iterdir()):
         raise StorageError(f"{storage.metadata_dir} already exists and is not empty")
-    files = {label: keys_dir / f"{label}{KEY_FILE_SUFFIX}" for label in _key_labels(root_keys)}
+    labels = [*(_key_labels(root_keys) if offline_keys_here else []), "online"]
+    files = {label: keys_dir / f"{label}{KEY_FILE_SUFFIX}" for label in labels}
     existing = [str(f) for f in files.values() if f.exists()]
     if existing:
         raise StorageError(f"refusing to overwrite existing key files: {', '.join(existing)}")
@@ -53,6 +62,9 @@ def init_repository(
     *,
     number_of_bins: int,
     now: datetime,
+    offline_passphrase: str | None = None,
+    offline_signers: OfflineSigners | None = None,
+    offline_kdf: KdfLimits = OFFLINE_KDF,
     root_keys: int = 1,
     root_threshold: int = 1,
     expiry: Expiry = DEFAULT_EXPIRY,
@@ -61,21 +73,29 @@ def init_repository(
 ) -> InitReport:
     """Generate keys in ``keys_dir`` and write version 1 of every role into ``repo/tuf``.
 
-    Refuses to touch an existing repository or overwrite any key file, before
-    generating anything. ``progress(stage, done, total)`` is told as roles are signed
-    (a minute for 16,384 bins).
+    ``passphrase`` seals the online key only. The offline keys are either generated
+    under ``offline_passphrase`` (which must differ from it) with ``offline_kdf``
+    limits, or given as ``offline_signers`` (keys the holders made themselves, never
+    written to ``keys_dir``). Refuses to touch an existing repository or overwrite
+    any key file, before generating anything. ``progress(stage, done, total)`` is
+    told as roles are signed (a minute for 16,384 bins).
     """
+    if (offline_passphrase is None) == (offline_signers is None):
+        raise ValueError("give an offline passphrase or the offline keys, not both or neither")
+    held = offline_signers.by_label() if offline_signers is not None else {}
+    if offline_signers is not None:
+        root_keys = len(offline_signers.root)
+    else:
+        require_distinct_passphrases(passphrase, [offline_passphrase or ""])
     storage = RepositoryStorage(repo)
     layout.suffix_len(number_of_bins)
     if not 1 <= root_threshold <= root_keys:
         raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")
-    files = check_can_init(repo, keys_dir, root_keys)
-    labels = list(files)
+    files = check_can_init(repo, keys_dir, root_keys, offline_keys_here=not held)
 
-    public = {label: generate_key_file(files[label], passphrase, keytype) for label in labels}
-    signers: dict[str, Signer] = {
-        label: load_key_file_signer(path, passphrase) for label, path in files.items()
-    }
+    new = new_role_key_files(files, keytype, passphrase, offline_passphrase, offline_kdf)
+    signers = {**held, **new}
+    public = {label: signer.public_key for label, signer in signers.items()}
     keys = InitialKeys(
         root=tuple(public[f"root-{i}"] for i in range(1, root_keys + 1)),
         root_threshold=root_threshold,

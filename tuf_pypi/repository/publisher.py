@@ -117,7 +117,7 @@ class Publisher:
         self.storage = storage or RepositoryStorage(repo)
         self.keys = keys
         self.state_dir = state_dir or keys.path
-        self.lock_file = self.state_dir / "publish.lock"
+        self.lock_file = self.state_dir / layout.LOCK_FILE
         self.expiry = expiry
         self.clock = clock
         self.wait_for_lock = wait_for_lock

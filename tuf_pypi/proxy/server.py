@@ -4,10 +4,10 @@ Unmodified pip and uv know nothing of TUF. Pointed at this proxy (``--index-url
 http://127.0.0.1:PORT/simple/``), they get:
 
 * project pages that verified through TUF from a pinned root (DESIGN.md §6), in the
-  form they ask for (PEP 691 negotiation, :mod:`.proxy_negotiation`), with every file
-  link pointing back at the proxy (:mod:`.proxy_pages`);
+  form they ask for (PEP 691 negotiation, :mod:`.negotiation`), with every file
+  link pointing back at the proxy (:mod:`.pages`);
 * files and PEP 658 ``.metadata`` files only once their bytes matched the verified
-  page (:mod:`.proxy_files`), with HEAD and Range support (:mod:`.proxy_ranges`);
+  page (:mod:`.files`), with HEAD and Range support (:mod:`.ranges`);
 * on any failure, an error status with a one-line reason, never unverified bytes.
   pip prints the HTTP reason phrase, so the reason goes there as well as in the body.
 
@@ -24,17 +24,33 @@ logs page errors only at debug level) and files (both).
 
 :class:`ProxyApp` turns a request into a :class:`Response` (no sockets); the HTTP
 handler only writes it, so the logic is testable and the socket code stays small.
+
+What the proxy refuses before looking at the path:
+
+* a ``Host`` header naming a host it does not serve (403). A web page can make a
+  browser send requests to 127.0.0.1 through a DNS name of its own that it re-points
+  there (DNS rebinding); the browser then sends that name as ``Host``. IP literals and
+  ``localhost`` are always served (no page can rebind them), other names only when
+  allowed (``--allow-host``).
+* a request carrying the proxy's own ``Via`` token (508 Loop Detected): one of its own
+  fetches came back to it, through a mirror list or a link naming the proxy itself.
+* connections beyond ``max_connections`` (503, ``Connection: close``): one thread per
+  connection, bounded, so a local flood costs a fixed number of threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
+import re
+import secrets
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,28 +58,29 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import __version__
-from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from ..metrics import Registry
-from .errors import (
+from ..client.cache import check_private
+from ..client.client import Client, VerifiedPage
+from ..client.errors import (
     AllMirrorsFailedError,
     ClientError,
     MirrorError,
     NotListedError,
     SetupError,
 )
-from .index import Client, VerifiedPage
-from .limits import Limits
-from .proxy_files import VerifiedFiles
-from .proxy_negotiation import REPRESENTATIONS, Representation, negotiate
-from .proxy_pages import (
+from ..client.limits import Limits
+from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ..metrics import Registry
+from .files import VerifiedFiles
+from .negotiation import REPRESENTATIONS, Representation, negotiate
+from .pages import (
     find_offered,
     render_html,
     render_json,
     render_root_html,
     render_root_json,
 )
-from .proxy_ranges import RangeNotSatisfiableError, parse_range
-from .proxy_routes import (
+from .ranges import RangeNotSatisfiableError, parse_range
+from .routes import (
     FileRoute,
     MetricsRoute,
     NotFound,
@@ -72,9 +89,10 @@ from .proxy_routes import (
     RootRoute,
     route,
 )
-from .proxy_views import IndexView, ViewRotation
+from .views import IndexView, ViewRotation
 
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_REFRESH_INTERVAL",
     "REFUSED",
     "FileBody",
@@ -94,6 +112,14 @@ PAGE_MAX_AGE = 600
 FILE_CACHE_CONTROL = "max-age=365000000, immutable, public"
 #: Seconds a shutdown waits for requests in progress (a wheel being sent) to finish.
 DRAIN_SECONDS = 5.0
+#: Connections served at once (one thread each); uv opens up to 50 per run.
+DEFAULT_MAX_CONNECTIONS = 128
+#: Host names always served: no web page can make a browser send them for its own name.
+_LOCAL_NAMES = frozenset({"localhost", "localhost."})
+# A Host header: a name or IPv4 address, or a bracketed IPv6 address, and a port.
+_HOST_HEADER = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\[\]:]*)(?::[0-9]*)?", re.ASCII)
+# Control characters (C0, DEL, C1): written to a log as \xNN escapes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _log = logging.getLogger("tuf_pypi.proxy")
 # Warnings reach the log only where the application configured logging (the CLI does).
@@ -156,10 +182,20 @@ class ProxyApp:
     """Requests to responses, from the current view of the index. Thread-safe."""
 
     def __init__(
-        self, views: ViewRotation, files: VerifiedFiles, registry: Registry | None = None
+        self,
+        views: ViewRotation,
+        files: VerifiedFiles,
+        registry: Registry | None = None,
+        *,
+        allowed_hosts: Sequence[str] = (),
+        via: str | None = None,
     ) -> None:
         self.views = views
         self.files = files
+        #: Host names served besides IP literals and localhost; ``*`` allows any.
+        self.allowed_hosts = frozenset(name.lower().rstrip(".") for name in allowed_hosts)
+        #: The ``Via`` token this proxy's own fetches carry (see :class:`ProxyServer`).
+        self.via = via
         self.page_max_age = int(min(PAGE_MAX_AGE, views.interval))
         self.registry = registry or Registry()
         self._requests = self.registry.counter(
@@ -181,10 +217,14 @@ class ProxyApp:
         self._refreshes.inc(result="ok" if failure is None else "failed")
         if failure is not None:
             self._count_refused(failure)
-            _log.warning("refresh failed: %s", describe_failure(failure)[1])
+            _log.warning("refresh failed: %s", printable(describe_failure(failure)[1]))
 
     def respond(self, target: str, headers: Headers) -> Response:
         """The answer to ``GET target`` (HEAD is the same, without the body)."""
+        refusal = self._refusal(headers)
+        if refusal is not None:
+            self._requests.inc(route="refused", status=str(refusal.status))
+            return refusal
         where = route(target)
         if isinstance(where, PageRoute):
             label, response = "page", self._page(where.project, headers)
@@ -201,6 +241,42 @@ class ProxyApp:
             label, response = "other", _error(404, where.reason)
         self._requests.inc(route=label, status=str(response.status))
         return response
+
+    def _refusal(self, headers: Headers) -> Response | None:
+        """The answer to a request refused whatever its path (see the module docstring)."""
+        via = headers.get("Via")
+        if self.via is not None and via is not None and self.via in via:
+            reason = (
+                "loop detected: this request came from this proxy itself; a mirror URL or "
+                "a file link of the index names the proxy's own address"
+            )
+            _log.warning("refused a request from this proxy itself (Via: %s)", printable(via))
+            return _error(508, reason)
+        host = headers.get("Host")
+        if host is not None and not self.serves_host(host):
+            _log.warning("refused a request for Host %s", printable(host))
+            return _error(
+                403,
+                f"this proxy does not serve the host name in Host: {host!r} (a web page "
+                "using a DNS name of its own?); allow it with --allow-host if it is yours",
+            )
+        return None
+
+    def serves_host(self, host_header: str) -> bool:
+        """True when the ``Host`` header names an IP literal, localhost or an allowed name."""
+        match = _HOST_HEADER.fullmatch(host_header.strip())
+        if match is None:
+            return False
+        name = match.group(1).removeprefix("[").removesuffix("]").lower()
+        if not name:
+            return False
+        if name in _LOCAL_NAMES or "*" in self.allowed_hosts:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return name.rstrip(".") in self.allowed_hosts
+        return True
 
     def _metrics(self) -> Response:
         headers = [("Content-Type", METRICS_CONTENT_TYPE), _NO_STORE]
@@ -308,7 +384,7 @@ class ProxyApp:
         status, line = describe_failure(exc)
         if status != 404 and not counted:
             self._count_refused(exc)
-            _log.warning("refused %s: %s", what, line)
+            _log.warning("refused %s: %s", printable(what), printable(line))
         return _error(status, line, extra)
 
     def _count_refused(self, exc: ClientError) -> None:
@@ -329,6 +405,15 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
     return "*" in tags or etag in tags
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character as a ``\\xNN`` escape: safe for one log line.
+
+    Request lines and headers come from local clients, which could otherwise write
+    terminal escapes or forged log lines (a newline, a carriage return) into the log.
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _redirect(location: str) -> Response:
@@ -373,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 response = self.server.app.respond(self.path, self.headers)
             except Exception as exc:  # a bug: answer 500 rather than drop the connection
-                _log.exception("internal error on %s", self.path)
+                _log.exception("internal error on %s", printable(self.path))
                 response = _error(500, f"internal error in the proxy: {type(exc).__name__}")
             try:
                 self._write(response, send_body)
@@ -398,7 +483,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
-        _log.info("%s %s", self.address_string(), format % args)
+        _log.info("%s %s", self.address_string(), printable(format % args))
+
+
+_OVER_CAP = (
+    b"HTTP/1.1 503 Too many connections to the proxy\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n\r\n%s"
+)
+# Seconds a refused connection is kept open to read (and discard) the request, so
+# that closing it does not reset the connection before the client read the 503.
+_REFUSED_LINGER = 2.0
 
 
 class ProxyServer(ThreadingHTTPServer):
@@ -412,6 +507,11 @@ class ProxyServer(ThreadingHTTPServer):
 
     Run :meth:`serve_forever` (and :meth:`shutdown` from another thread), or
     :meth:`start` for a background thread; :meth:`close` drains and releases it.
+
+    At most ``max_connections`` connections are served at once (one thread each);
+    more get a 503 and are closed. ``allowed_hosts`` are the host names accepted in
+    ``Host`` headers besides IP literals and ``localhost`` (``*`` for any), for a proxy
+    reached by name (behind a reverse proxy, or listening on a LAN address).
     """
 
     daemon_threads = True
@@ -429,18 +529,45 @@ class ProxyServer(ThreadingHTTPServer):
         refresh_interval: float = DEFAULT_REFRESH_INTERVAL,
         limits: Limits | None = None,
         registry: Registry | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
+        if max_connections < 1:
+            raise SetupError(f"max_connections must be at least 1, not {max_connections}")
         self.mirrors = tuple(mirrors)
+        #: Sent as ``Via`` on every fetch; a request carrying it came from this proxy.
+        self.via = f"1.1 tuf-pypi-proxy-{secrets.token_hex(8)}"
         self.root = root if isinstance(root, bytes) else _read_root(root)
         self.cache_dir = Path(cache_dir)
         self.limits = limits
         first = [self._open_client()]  # checks the configuration now
+        files_dir = self.cache_dir / "proxy" / "files"
+        for directory in (files_dir.parent, files_dir):
+            try:
+                directory.mkdir(mode=0o700, exist_ok=True)
+                check_private(directory)
+            except OSError as exc:
+                raise SetupError(f"cache directory {directory} is not usable: {exc}") from exc
         views = ViewRotation(
             lambda: first.pop() if first else self._open_client(),
             refresh_interval,
             on_refresh=lambda failure: self.app.refreshed(failure),
         )
-        self.app = ProxyApp(views, VerifiedFiles(self.cache_dir / "proxy" / "files"), registry)
+        self.app = ProxyApp(
+            views,
+            VerifiedFiles(files_dir),
+            registry,
+            allowed_hosts=allowed_hosts,
+            via=self.via,
+        )
+        self.max_connections = max_connections
+        self._refused_connections = self.app.registry.counter(
+            "tuf_pypi_proxy_connections_refused_total",
+            "Connections refused because --max-connections were open.",
+        )
+        self._connections = threading.BoundedSemaphore(max_connections)
+        # Refused connections linger in threads of their own, bounded too.
+        self._refusing = threading.BoundedSemaphore(max_connections)
         self._active = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -495,6 +622,49 @@ class ProxyServer(ThreadingHTTPServer):
         self.server_close()
         self.app.views.close()
 
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """Serve the connection in a thread of its own if under the cap, else refuse it."""
+        if self._connections.acquire(blocking=False):
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self._connections.release()
+                raise
+            return
+        self._refused_connections.inc()
+        if not self._refusing.acquire(blocking=False):
+            self.shutdown_request(request)  # a flood: not even a 503 for this one
+            return
+        try:
+            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+        except BaseException:
+            self._refusing.release()
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answer 503 and close, after reading what the client sent (bounded in time)."""
+        try:
+            body = f"more than {self.max_connections} connections at once; retry\n".encode()
+            request.settimeout(_REFUSED_LINGER)
+            request.sendall(_OVER_CAP % (len(body), body))
+            request.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + _REFUSED_LINGER
+            while time.monotonic() < deadline and request.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            request.close()
+            self._refusing.release()
+            _log.warning("refused a connection: more than %d at once", self.max_connections)
+
     def handle_error(self, request: object, client_address: object) -> None:
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return  # an installer hung up: nothing to report
@@ -507,6 +677,7 @@ class ProxyServer(ThreadingHTTPServer):
             self.cache_dir,
             limits=self.limits,
             user_agent=f"tuf-pypi-proxy/{__version__}",
+            via=self.via,
         )
 
     def __enter__(self) -> ProxyServer:

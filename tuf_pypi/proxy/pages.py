@@ -21,6 +21,10 @@ Either form of page can be sent whichever form the index signed:
 * HTML, always rendered from the parsed model (PEP 503 + 592 + 629 + 658 + 714); HTML
   has no place for size or upload-time (PEP 700 added them to JSON only).
 
+PEP 714 names the metadata key per form: JSON gets ``core-metadata`` only (the legacy
+``dist-info-metadata`` object crashes pip from 22.3 until 23.2); HTML gets ``data-core-metadata``
+and, as PEP 714 allows for older installers, the same value as ``data-dist-info-metadata``.
+
 The root index (``/simple/``) is not a TUF target (DESIGN.md §3: too large, changes with
 every new project), so the proxy cannot verify one and serves an empty listing that
 says so. pip and uv never read it.
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pages import FileLink, ProjectPage
-from .proxy_routes import file_url
+from .routes import file_url
 
 __all__ = [
     "METADATA_SUFFIX",
@@ -55,7 +59,12 @@ _JSON_SEPARATORS = (",", ":")
 # JSON made from an HTML page lacks the keys api-version 1.1 requires (size, versions).
 _CONVERTED_API_VERSION = "1.0"
 _HTML_API_VERSION = "1.0"
-_CORE_METADATA_KEYS = ("core-metadata", "dist-info-metadata")
+# PEP 714: JSON pages MUST carry PEP 658 metadata as ``core-metadata`` and only HTML MAY
+# repeat it under the old name. pip from 22.3 until 23.2 crashes ("unhashable type: 'dict'") on a
+# JSON ``dist-info-metadata`` object, so the old key (and PyPI's short-lived misspelling
+# of it) is dropped from JSON entries, even where the signed page carried it.
+_JSON_METADATA_KEY = "core-metadata"
+_LEGACY_JSON_METADATA_KEYS = ("dist-info-metadata", "data-dist-info-metadata")
 _ROOT_NOTE = (
     "The root index is not signed (it is not a TUF target), so this verifying proxy "
     "does not list projects. Installers use /simple/<project>/ directly."
@@ -188,12 +197,11 @@ def _json_entry(project: str, link: FileLink, signed_entry: Mapping[str, Any]) -
         entry["size"] = link.size
     if link.upload_time is not None:
         entry["upload-time"] = link.upload_time
-    for key in _CORE_METADATA_KEYS:
+    for key in _LEGACY_JSON_METADATA_KEYS:
         entry.pop(key, None)
+    entry.pop(_JSON_METADATA_KEY, None)
     if link.metadata_sha256 is not None and isinstance(link.core_metadata, Mapping):
-        # PEP 714: send the new key and the old one, for installers that only know it.
-        for key in _CORE_METADATA_KEYS:
-            entry[key] = dict(link.core_metadata)
+        entry[_JSON_METADATA_KEY] = dict(link.core_metadata)
     return entry
 
 

@@ -26,24 +26,26 @@ from pathlib import Path
 from tuf.api.metadata import Metadata
 
 from .. import layout
+from ..client.errors import SetupError
 from ..localfs import LockBusy, exclusive_lock, fsync_dir, write_atomic
-from .errors import SetupError
-from .mirror_plan import Coverage
+from .plan import Coverage, check_metadata_filename
 
 __all__ = [
     "LOCK_NAME",
+    "PACKAGES_DIR",
     "LocalState",
     "MirrorTree",
     "StateFile",
     "sync_lock",
 ]
 
-#: The publisher's lock file name too, so ``tuf-pypi gc --state-dir`` and a sync
-#: using the same state directory never run at once.
-LOCK_NAME = "publish.lock"
+#: The publisher's lock file (``layout.LOCK_FILE``), so ``tuf-pypi gc --state-dir``
+#: and a sync using the same state directory never run at once.
+LOCK_NAME = layout.LOCK_FILE
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 _VERSIONED = re.compile(r"^[1-9][0-9]*\..+\.json$")
 _GZIP_LEVEL = 9
+PACKAGES_DIR = "packages"
 
 
 @dataclass
@@ -59,19 +61,45 @@ class LocalState:
 
 
 class MirrorTree:
-    """Paths and atomic writes under one mirror root."""
+    """Paths and atomic writes under one mirror root.
+
+    Every path goes through :meth:`path`: it must be a plain relative path into one
+    of the three trees a mirror serves (``tuf/``, ``simple/``, ``packages/``), and
+    must still be inside that tree once symbolic links are resolved. The trees
+    themselves may be links (``packages/`` on another disk); nothing below them may
+    lead out.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.metadata_dir = self.root / layout.METADATA_DIR
         self.simple_dir = self.root / layout.SIMPLE_DIR
-        self.packages_dir = self.root / "packages"
+        self.packages_dir = self.root / PACKAGES_DIR
+
+    def path(self, relpath: str) -> Path:
+        """``root/relpath``, proven to stay inside its tree.
+
+        A name that is not a plain relative path into ``tuf/``, ``simple/`` or
+        ``packages/`` is a caller's bug (names from the network are validated before
+        they get here), so it raises :class:`~tuf_pypi.layout.LayoutError`; a path
+        that leaves its tree through a symbolic link on disk is a SetupError.
+        """
+        tree, _slash, rest = layout.check_relative_path(relpath).partition("/")
+        if tree not in (layout.METADATA_DIR, layout.SIMPLE_DIR, PACKAGES_DIR) or not rest:
+            raise layout.LayoutError(f"{relpath!r} is not a path under tuf/, simple/ or packages/")
+        base = os.path.realpath(self.root / tree)
+        resolved = os.path.realpath(os.path.join(base, rest))
+        if not resolved.startswith(base + os.sep):
+            raise SetupError(
+                f"refusing {self.root / relpath}: it resolves to {resolved}, outside {base}"
+            )
+        return self.root / relpath
 
     # -- writing -------------------------------------------------------------------
 
     def write(self, relpath: str, data: bytes) -> None:
         """Write ``root/relpath`` so readers see the old file or the new one."""
-        path = self.root / relpath
+        path = self.path(relpath)
         try:
             write_atomic(path, data)
         except OSError as exc:
@@ -84,6 +112,7 @@ class MirrorTree:
         ``timestamp.json`` and ``root.json`` change in place and are compressed by the
         web server on the fly.
         """
+        check_metadata_filename(filename)
         if compress and _VERSIONED.match(filename):
             self.write(f"{layout.METADATA_DIR}/{filename}.gz", _gzip(data))
         self.write(f"{layout.METADATA_DIR}/{filename}", data)
@@ -94,7 +123,7 @@ class MirrorTree:
 
     def remove(self, relpath: str) -> bool:
         try:
-            (self.root / relpath).unlink()
+            self.path(relpath).unlink()
         except FileNotFoundError:
             return False
         return True
@@ -132,12 +161,13 @@ class MirrorTree:
     # -- reading -------------------------------------------------------------------
 
     def read(self, relpath: str) -> bytes | None:
+        path = self.path(relpath)
         try:
-            return (self.root / relpath).read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise SetupError(f"cannot read {self.root / relpath}: {exc}") from exc
+            raise SetupError(f"cannot read {path}: {exc}") from exc
 
     def read_metadata(self, filename: str) -> bytes | None:
         return self.read(f"{layout.METADATA_DIR}/{filename}")
@@ -145,7 +175,7 @@ class MirrorTree:
     def size(self, relpath: str) -> int | None:
         """Size of ``root/relpath``, or None when it is not a regular file."""
         try:
-            st = os.stat(self.root / relpath)
+            st = os.stat(self.path(relpath))
         except (FileNotFoundError, NotADirectoryError):
             return None
         return st.st_size if stat.S_ISREG(st.st_mode) else None

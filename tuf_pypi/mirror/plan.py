@@ -8,6 +8,7 @@ current one, the page hashes in the bins, and the file links on verified pages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,16 +19,40 @@ __all__ = [
     "ALL_PROJECTS",
     "Coverage",
     "changed_roles",
+    "check_metadata_filename",
+    "check_version",
     "packages_path",
     "page_copy_path",
 ]
 
 ALL_PROJECTS = "*"
+#: ``N.<role>.json`` or ``<role>.json``; the role part is checked by layout.
+_METADATA_FILE = re.compile(r"(?:[1-9][0-9]*\.)?([^./]+)\.json", re.ASCII)
 
 
 def changed_roles(old: Mapping[str, int], new: Mapping[str, int]) -> list[str]:
     """Roles whose version in the new snapshot is not the one the mirror serves."""
     return sorted(role for role, version in new.items() if old.get(role) != version)
+
+
+def check_version(version: object) -> int:
+    """A metadata version as it may appear in a file name: a positive int, not a bool."""
+    if type(version) is not int or version < 1:
+        raise layout.LayoutError(f"version {version!r} is not a positive integer")
+    return version
+
+
+def check_metadata_filename(filename: str) -> str:
+    """``filename`` if it is ``N.<role>.json`` or ``<role>.json`` for a layout role name.
+
+    The last check before a metadata file is written under ``tuf/``: whatever named it,
+    it cannot carry a path separator, ``..`` or a role this layout does not have.
+    """
+    match = _METADATA_FILE.fullmatch(filename)
+    if match is None:
+        raise layout.LayoutError(f"{filename!r} is not a metadata file name (N.<role>.json)")
+    layout.check_role_name(match.group(1))
+    return filename
 
 
 def page_copy_path(target_path: str, sha256: str) -> str:

@@ -1,7 +1,7 @@
 """PEP 691 content negotiation: which form of a page to send for an ``Accept`` header.
 
 The proxy serves every project page in the three media types PEP 691 defines, whatever
-form the index signed (:mod:`.proxy_pages` converts), so the choice is only about what
+form the index signed (:mod:`.pages` converts), so the choice is only about what
 the installer asked for:
 
 * ``application/vnd.pypi.simple.v1+json`` (pip >= 22.2 and uv ask for it first),

@@ -9,8 +9,12 @@ Files are kept by content, ``<dir>/<sha256>/<filename>``: a path always means th
 bytes, whichever page or refresh asked for it, so it outlives the view that verified it.
 Installers fetch the same file many times (HEAD, then ranges; or one install per
 environment), and hashing a large wheel on every request would cost more than serving
-it; so once a file verified in this process, later requests only check that its size,
-mtime and inode have not changed, and anything else is verified again from scratch.
+it; so once a file verified in this process, later requests only check that its stat
+has not changed (device, inode, size, mtime and ctime), and on any change it is verified
+again from scratch. ctime is what catches an in-place rewrite: whoever rewrites a file
+can set its mtime back (``touch -d``), but not its ctime, which the kernel sets on every
+write. The cache directory itself must be private to the proxy's user
+(:meth:`.cache.CacheDir.create` refuses one that is not).
 
 Concurrent requests for one file wait for one download instead of starting their own.
 """
@@ -22,8 +26,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .index import Client, VerifiedPage
-from .proxy_pages import OfferedFile
+from ..client.client import Client, VerifiedPage
+from .pages import OfferedFile
 
 __all__ = ["VerifiedFile", "VerifiedFiles"]
 
@@ -39,14 +43,18 @@ class VerifiedFile:
 
 @dataclass(frozen=True)
 class _Stamp:
+    """What must stay the same for a verified file to count as unchanged."""
+
+    device: int
+    inode: int
     size: int
     mtime_ns: int
-    inode: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, path: Path) -> _Stamp:
         stat = path.stat()
-        return cls(stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        return cls(stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 class VerifiedFiles:

@@ -68,6 +68,8 @@ class Client:
     holds trusted metadata and verified pages between runs; several processes may
     share it. Metadata is refreshed at most once per Client (lazily, on first use),
     so one Client is one consistent view of the index: make one per installer run.
+    ``via`` is sent as the ``Via`` header of every request (a proxy names itself, to
+    recognise its own requests).
 
     Thread-safe. Use as a context manager, or call :meth:`close`, to release
     connections.
@@ -81,6 +83,7 @@ class Client:
         *,
         limits: Limits | None = None,
         user_agent: str | None = None,
+        via: str | None = None,
     ) -> None:
         if isinstance(mirrors, str):
             raise TypeError("mirrors must be a sequence of URLs, not one string")
@@ -91,7 +94,7 @@ class Client:
         self.limits = limits or Limits()
         self.cache = CacheDir(cache_dir)
         self.cache.create()
-        self._fetcher = BoundedFetcher(self.limits, user_agent)
+        self._fetcher = BoundedFetcher(self.limits, user_agent, via=via)
         self._updater = MirroredUpdater(
             self.cache.metadata_dir,
             self.mirrors,
@@ -157,25 +160,36 @@ class Client:
         a link without a sha256, :class:`AllMirrorsFailedError` when no URL verifies.
         """
         link = page.link(file) if isinstance(file, str) else file
-        return self._fetch(page, ExpectedFile.distribution(link, page.target_path), dest_dir)
+        expected = ExpectedFile.distribution(link, page.target_path)
+        return self._fetch(page, expected, dest_dir, self.limits.file_max_bytes)
 
     def download_metadata(
         self, page: VerifiedPage, file: str | FileLink, dest_dir: str | os.PathLike[str]
     ) -> Path:
         """Download the PEP 658 ``<file>.metadata`` of a file on ``page``, verified the same
-        way against the page's ``core-metadata`` sha256."""
+        way against the page's ``core-metadata`` sha256.
+
+        Pages give no size for it, so the download stops at
+        :attr:`Limits.metadata_max_bytes` (:class:`TooLargeError`), not at the limit
+        for distribution files.
+        """
         link = page.link(file) if isinstance(file, str) else file
-        return self._fetch(page, ExpectedFile.core_metadata(link, page.target_path), dest_dir)
+        expected = ExpectedFile.core_metadata(link, page.target_path)
+        return self._fetch(page, expected, dest_dir, self.limits.metadata_max_bytes)
 
     def file_urls(self, page: VerifiedPage, link: FileLink) -> list[str]:
         """The URLs :meth:`download` tries for ``link``, in order."""
         return file_urls(page.url, link.url, self.mirrors)
 
     def _fetch(
-        self, page: VerifiedPage, expected: ExpectedFile, dest_dir: str | os.PathLike[str]
+        self,
+        page: VerifiedPage,
+        expected: ExpectedFile,
+        dest_dir: str | os.PathLike[str],
+        max_bytes: int,
     ) -> Path:
         urls = file_urls(page.url, expected.url, self.mirrors)
-        return fetch_file(self._fetcher, expected, urls, Path(dest_dir), self.limits.file_max_bytes)
+        return fetch_file(self._fetcher, expected, urls, Path(dest_dir), max_bytes)
 
 
 def _form_file(form: str) -> str:

@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
+import tuf
 from tuf.api.exceptions import (
     DownloadError,
     DownloadHTTPError,
@@ -49,28 +50,55 @@ from tuf.api.exceptions import (
     ExpiredMetadataError,
     RepositoryError,
 )
-from tuf.api.metadata import Metadata, Root, TargetFile, Targets
-
-# ngclient's verification core: bytes in, verified metadata out, no I/O (it is what
-# Updater runs on). The sync needs every role file and its exact bytes, where an
-# Updater loads only the bins it looks a target up in.
-from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
+from tuf.api.metadata import Metadata, Root, SuccinctRoles, TargetFile, Targets
 from tuf.ngclient.config import EnvelopeType
 
 from .. import layout
+from ..client.errors import (
+    InvalidPageError,
+    NoHashError,
+    Phase,
+    SetupError,
+    VerificationError,
+    from_tuf,
+)
+from ..client.fetcher import BoundedFetcher
+from ..client.files import ExpectedFile, fetch_file
+from ..client.limits import Limits
+from ..client.mirrors import Mirror, file_urls
 from ..pages import FileLink, PageError, parse_page
-from .errors import InvalidPageError, NoHashError, Phase, SetupError, VerificationError, from_tuf
-from .fetcher import BoundedFetcher
-from .files import ExpectedFile, fetch_file
-from .limits import Limits
-from .mirror_plan import Coverage, changed_roles, packages_path, page_copy_path
-from .mirror_tree import LocalState, MirrorTree, StateFile, sync_lock
-from .mirrors import Mirror, file_urls
+from .plan import Coverage, changed_roles, check_version, packages_path, page_copy_path
+from .tree import LocalState, MirrorTree, StateFile, sync_lock
+
+#: python-tuf's major version this module is tested with (pyproject pins ``tuf>=7,<8``).
+#: It uses ngclient's *private* verification core, which may change in any major.
+TESTED_TUF_MAJOR = 7
+
+
+def _incompatible_tuf(found: str) -> str:
+    return (
+        f"tuf-pypi mirror sync is tested with python-tuf {TESTED_TUF_MAJOR}.x, whose "
+        f"private TrustedMetadataSet it uses; python-tuf {found} is installed: install "
+        f"'tuf>={TESTED_TUF_MAJOR},<{TESTED_TUF_MAJOR + 1}' (or a tuf-pypi release "
+        f"tested with python-tuf {found})"
+    )
+
+
+# ngclient's verification core: bytes in, verified metadata out, no I/O (it is what
+# Updater runs on). The sync needs every role file and its exact bytes, where an Updater
+# loads only the bins it looks a target up in. It is private python-tuf API, so the
+# major version is pinned and checked (check_tuf_version).
+try:
+    from tuf.ngclient._internal.trusted_metadata_set import TrustedMetadataSet
+except ImportError as exc:  # pragma: no cover - only with an untested python-tuf
+    raise ImportError(_incompatible_tuf(tuf.__version__)) from exc
 
 __all__ = [
+    "TESTED_TUF_MAJOR",
     "Progress",
     "SyncOptions",
     "SyncReport",
+    "check_tuf_version",
     "default_state_dir",
     "overlay_mirror",
     "sync_mirror",
@@ -116,6 +144,9 @@ class SyncReport:
     timestamp: int | None = None
     snapshot: int | None = None
     roots: list[int] = field(default_factory=list)
+    #: Root versions below the trusted one that the mirror lacks (never copied: they
+    #: cannot be verified from it; clients pinned to them cannot update here).
+    roots_not_copied: list[int] = field(default_factory=list)
     #: Metadata files written under tuf/ (roles and snapshot; not roots, not timestamp).
     roles: list[str] = field(default_factory=list)
     #: Page copies written: ``simple/<p>/<sha256>.index.*``.
@@ -161,6 +192,7 @@ def sync_mirror(
     Raises a :class:`~tuf_pypi.client.ClientError` naming what failed; the mirror
     then still serves its previous state.
     """
+    check_tuf_version()
     options = options or SyncOptions()
     mirror = Mirror.at(upstream)
     tree = MirrorTree(dest)
@@ -220,6 +252,16 @@ def overlay_mirror(
     )
 
 
+def check_tuf_version(version: str = tuf.__version__) -> None:
+    """SetupError unless ``version`` is the python-tuf major this module is tested with.
+
+    The sync verifies with python-tuf's private ``TrustedMetadataSet``; another major
+    may change it without notice, so an untested one is refused, not half-used.
+    """
+    if version.split(".", 1)[0] != str(TESTED_TUF_MAJOR):
+        raise SetupError(_incompatible_tuf(version))
+
+
 def default_state_dir(dest: Path) -> Path:
     """``<parent>/.<name>.tuf-pypi``: beside the mirror, never inside it."""
     dest = Path(os.path.abspath(dest))
@@ -259,10 +301,28 @@ class _Trusted:
     """The verified upstream metadata, and what differs from the mirror's."""
 
     tms: TrustedMetadataSet
+    #: The upstream's base URL, for errors.
+    source: str
     changed: set[str] = field(default_factory=set)
 
     def filename(self, role: str) -> str:
-        return layout.metadata_filename(role, self.tms.snapshot.meta[f"{role}.json"].version)
+        """``N.<role>.json`` of a checked role name, at the version the snapshot gives."""
+        meta = self.tms.snapshot.meta.get(f"{role}.json")
+        if meta is None:
+            raise VerificationError(
+                f"{self.source}: role {role} is delegated, but snapshot "
+                f"v{self.tms.snapshot.version} does not list it"
+            )
+        return _versioned_name(self.source, role, meta.version)
+
+
+@dataclass(frozen=True)
+class _Role:
+    """A verified targets role of this sync."""
+
+    md: Targets
+    #: Its version is not the one the mirror served.
+    changed: bool
 
 
 @dataclass
@@ -342,7 +402,7 @@ class _Sync:
         self._older_roots(root, tms.root.version)
         self._newer_roots(tms)
 
-        trusted = _Trusted(tms)
+        trusted = _Trusted(tms, self.mirror.url)
         have_timestamp = self._verify_timestamp(tms, local)
         self._verify_snapshot(tms, local if have_timestamp else None)
         self.report.previous_timestamp = local.timestamp_version
@@ -383,12 +443,14 @@ class _Sync:
             and tms.snapshot.version == meta.version
         ):
             return  # the mirror has it
-        name = layout.metadata_filename("snapshot", meta.version)
+        name = _versioned_name(self.mirror.url, "snapshot", meta.version)
         data = self._get(name, meta.length or self.limits.snapshot_max_bytes, "refresh")
         try:
             tms.update_snapshot(data)
         except RepositoryError as exc:
             raise from_tuf(exc, "refresh", self.mirror.metadata_url + name) from exc
+        # python-tuf compares versions with ==, for which True is 1: both must be ints.
+        _versioned_name(self.mirror.url, "snapshot", tms.snapshot.version)
         self.metadata[name] = data
 
     def _newest_local_root(self) -> bytes:
@@ -406,35 +468,26 @@ class _Sync:
         return data
 
     def _older_roots(self, trusted_root: bytes, version: int) -> None:
-        """The trusted root and the versions below it, where the mirror lacks them.
+        """The trusted root itself, where the mirror lacks it; never the versions below.
 
-        Clients pinned to an older root walk the chain from it, so the mirror serves
-        every version. Older ones cannot be verified *from* the trusted root; they are
-        accepted when the chain from ``1.root.json`` through them reaches exactly it.
+        Roots older than the trusted one cannot be verified from it: a chain whose
+        every root lists the real root keys *and* the forger's, threshold 1, signed by
+        the forger alone, passes every check python-tuf makes and still ends exactly
+        at the trusted root. So a mirror serves the root chain from the root it
+        pinned on: pinning ``1.root.json`` copies every version, each verified by the
+        one before it (:meth:`_newer_roots`).
         """
         have = set(self.tree.root_versions())
         if version not in have:
             self.metadata[layout.metadata_filename("root", version)] = trusted_root
         missing = [v for v in range(1, version) if v not in have]
-        if not missing:
-            return
-        chain = {}
-        for v in range(1, version):
-            name = layout.metadata_filename("root", v)
-            local = self.tree.read_metadata(name) if v in have else None
-            chain[v] = local or self._get(name, self.limits.root_max_bytes, "refresh")
-        try:
-            older = TrustedMetadataSet(chain[1], EnvelopeType.METADATA)
-            for v in range(2, version):
-                older.update_root(chain[v])
-            older.update_root(trusted_root)
-        except (RepositoryError, ValueError) as exc:
-            raise VerificationError(
-                f"{self.mirror.metadata_url}: root versions 1 to {version - 1} do not lead to "
-                f"the trusted root (version {version}): {exc}"
-            ) from exc
-        for v in missing:
-            self.metadata[layout.metadata_filename("root", v)] = chain[v]
+        self.report.roots_not_copied = missing
+        if missing:
+            self.progress(
+                f"root versions {missing[0]} to {missing[-1]} not copied: they cannot be "
+                f"verified from the pinned root (version {version}); pin 1.root.json to "
+                "mirror them"
+            )
 
     def _newer_roots(self, tms: TrustedMetadataSet) -> None:
         """Newer root versions from upstream, each verified by the one before."""
@@ -457,25 +510,30 @@ class _Sync:
             self.metadata[name] = data
             self.newest_root = data
 
-    def _verify_targets_roles(
-        self, trusted: _Trusted, rescan: _Rescan
-    ) -> dict[str, tuple[Targets, bool]]:
-        """Verify the delegated roles this sync needs: role -> (metadata, changed).
+    def _verify_targets_roles(self, trusted: _Trusted, rescan: _Rescan) -> dict[str, _Role]:
+        """Verify the delegated roles this sync needs, by name.
 
         Changed roles are fetched from upstream (hash bins in parallel); unchanged ones
         are read back from the mirror, and verified again, only when the pages they
         list must be checked (``rescan``). The walk follows the delegations from
-        ``targets``, so it needs no knowledge of the bins beyond what they sign.
+        ``targets``; every delegated name and every target path is checked against
+        the layout (:meth:`_check_delegations`, :meth:`_check_targets`) before it can
+        name a file.
         """
-        roles: dict[str, tuple[Targets, bool]] = {}
-        queue: deque[tuple[str, str, bytes | None]] = deque([(Targets.type, Root.type, None)])
+        roles: dict[str, _Role] = {}
+        named = {Targets.type}
+        queue: deque[tuple[str, str, SuccinctRoles | None, bytes | None]] = deque(
+            [(Targets.type, Root.type, None, None)]
+        )
         while queue:
-            role, parent, data = queue.popleft()
+            role, parent, bins, data = queue.popleft()
             md = self._load_role(trusted, role, parent, data)
-            roles[role] = (md, role in trusted.changed)
+            self._check_targets(role, md, bins)
+            roles[role] = _Role(md, role in trusted.changed)
             if md.delegations is None:
                 continue
-            queue.extend((child, role, None) for child in md.delegations.roles or {})
+            self._check_delegations(role, md, bins, named)
+            queue.extend((child, role, None, None) for child in md.delegations.roles or {})
             succinct = md.delegations.succinct_roles
             if succinct is None:
                 continue
@@ -497,8 +555,69 @@ class _Sync:
             )
             downloads = _parallel(self._fetch_role(trusted), fetch, self.options.jobs)
             fetched = dict(zip(fetch, downloads, strict=True))
-            queue.extend((child, role, fetched.get(child)) for child in load)
+            queue.extend((child, role, succinct, fetched.get(child)) for child in load)
         return roles
+
+    def _check_delegations(
+        self, role: str, md: Targets, bins: SuccinctRoles | None, named: set[str]
+    ) -> None:
+        """Refuse delegations outside DESIGN §4, before any delegated name is used.
+
+        Names become file names (``N.<role>.json``), so each must be a layout role
+        name: ``bins`` by name, ``bin-XXXX`` (of the width its bin count gives) only
+        through a hash-bin delegation (python-tuf already refuses top-level names).
+        A hash bin delegates nothing, and no role is delegated twice (its file would
+        be written twice).
+        """
+        delegations = md.delegations
+        assert delegations is not None
+        succinct = delegations.succinct_roles
+        if bins is not None:
+            names = list(delegations.roles or {}) or [f"{succinct and succinct.name_prefix}-*"]
+            raise self._refused(
+                role, f"delegates to {names[0]!r}, but a hash bin delegates nothing (DESIGN §4)"
+            )
+        children: list[tuple[str, int | None]] = [(c, None) for c in delegations.roles or {}]
+        if succinct is not None:
+            children += [(c, succinct.number_of_bins) for c in succinct.get_roles()]
+        for child, number_of_bins in children:
+            self._checked_name(role, child, number_of_bins)
+            if child in named:
+                raise self._refused(role, f"delegates to {child!r}, which is delegated already")
+            named.add(child)
+
+    def _checked_name(self, role: str, child: str, number_of_bins: int | None) -> None:
+        try:
+            layout.check_role_name(child, number_of_bins)
+        except layout.LayoutError as exc:
+            raise self._refused(role, f"delegates to an invalid role name: {exc}") from exc
+        if layout.is_bin_role(child) != (number_of_bins is not None):
+            raise self._refused(
+                role, f"delegates to {child!r}: bin-XXXX names come from hash-bin delegations only"
+            )
+
+    def _check_targets(self, role: str, md: Targets, bins: SuccinctRoles | None) -> None:
+        """Refuse target paths that are not page targets of this role.
+
+        A target path names the page copy and the live page the sync writes: it must
+        be ``simple/<normalized>/index.*``, with a lowercase hex sha256 where it has one
+        (the copy's name), and in a hash bin it must hash into that bin.
+        """
+        for path, target in md.targets.items():
+            try:
+                layout.parse_page_target(path)
+                if "sha256" in target.hashes:
+                    page_copy_path(path, target.hashes["sha256"])
+            except layout.LayoutError as exc:
+                raise self._refused(role, f"signs the target {path!r}: {exc}") from exc
+            if bins is not None and bins.get_role_for_target(path) != role:
+                raise self._refused(
+                    role, f"signs {path!r}, which hashes into {bins.get_role_for_target(path)}"
+                )
+
+    def _refused(self, role: str, problem: str) -> VerificationError:
+        """The error for metadata the layout does not allow; ``role`` is a checked name."""
+        return VerificationError(f"{self.mirror.url}: role {role} {problem}")
 
     def _fetch_role(self, trusted: _Trusted) -> Callable[[str], bytes]:
         def fetch(role: str) -> bytes:
@@ -528,9 +647,7 @@ class _Sync:
 
     # -- pages and files ---------------------------------------------------------------
 
-    def _pages_to_sync(
-        self, roles: dict[str, tuple[Targets, bool]], rescan: _Rescan
-    ) -> dict[str, list[_Page]]:
+    def _pages_to_sync(self, roles: dict[str, _Role], rescan: _Rescan) -> dict[str, list[_Page]]:
         """Page targets to bring over, by project.
 
         In a changed bin: pages whose copy is not on the mirror, or whose live page is
@@ -538,12 +655,9 @@ class _Sync:
         """
         selected = self.options.projects
         by_project: dict[str, list[_Page]] = {}
-        for md, role_changed in roles.values():
-            for path, target in md.targets.items():
-                try:
-                    project = layout.parse_page_target(path).project
-                except layout.LayoutError:
-                    continue  # not a page: nothing a client of this layout asks for
+        for role in roles.values():
+            for path, target in role.md.targets.items():
+                project = layout.parse_page_target(path).project  # checked by _check_targets
                 if selected is not None and project not in selected:
                     continue
                 if "sha256" not in target.hashes:
@@ -551,7 +665,7 @@ class _Sync:
                     self.report.unverifiable.append(f"{path}: signed without a sha256")
                     continue
                 page = _Page(path, target, recheck=project in rescan)
-                if page.recheck or (role_changed and self._stale(page)):
+                if page.recheck or (role.changed and self._stale(page)):
                     by_project.setdefault(project, []).append(page)
         return by_project
 
@@ -621,7 +735,9 @@ class _Sync:
         except PageError as exc:
             raise InvalidPageError(str(exc)) from exc
         for link in page.files:
-            for expected in _expected_files(link, target_path, result.unverifiable):
+            for expected, max_bytes in _expected_files(
+                link, target_path, result.unverifiable, self.limits
+            ):
                 try:
                     rel = packages_path(page_url, expected.url)
                 except ValueError as exc:
@@ -638,12 +754,10 @@ class _Sync:
                 elif not self.options.packages:
                     result.missing_files.append(f"packages/{rel}")
                 else:
-                    dest = self.tree.packages_dir / rel
+                    dest = self.tree.path(f"packages/{rel}")
                     urls = file_urls(page_url, expected.url, [self.mirror])
                     expected = replace(expected, filename=dest.name)
-                    fetch_file(
-                        self.fetcher, expected, urls, dest.parent, self.limits.file_max_bytes
-                    )
+                    fetch_file(self.fetcher, expected, urls, dest.parent, max_bytes)
                     result.files.append(f"packages/{rel}")
                     result.file_bytes += dest.stat().st_size
 
@@ -678,7 +792,7 @@ class _Sync:
     def _update_live_pages(
         self,
         results: list[_ProjectResult],
-        roles: dict[str, tuple[Targets, bool]],
+        roles: dict[str, _Role],
         local: LocalState,
         rescan: _Rescan,
     ) -> None:
@@ -698,19 +812,17 @@ class _Sync:
         if touched or not (self.tree.simple_dir / "index.html").exists():
             self.tree.write_project_listing()
 
-    def _gone_pages(
-        self, roles: dict[str, tuple[Targets, bool]], local: LocalState, rescan: _Rescan
-    ) -> set[str]:
+    def _gone_pages(self, roles: dict[str, _Role], local: LocalState, rescan: _Rescan) -> set[str]:
         """Live pages no bin lists any more (the project is gone upstream).
 
         Candidates are what the changed bins listed before, plus every live page of the
         projects checked again (``rescan``), whose bins are all loaded.
         """
-        listed = {path for md, _changed in roles.values() for path in md.targets}
+        listed = {path for role in roles.values() for path in role.md.targets}
         candidates: set[str] = set()
-        for role, (_md, role_changed) in roles.items():
-            if role_changed and role in local.versions:
-                old = self.tree.read_metadata(layout.metadata_filename(role, local.versions[role]))
+        for name, role in roles.items():
+            if role.changed and name in local.versions:
+                old = self.tree.read_metadata(layout.metadata_filename(name, local.versions[name]))
                 candidates |= _target_paths(old)
         projects = self.tree.projects() if rescan.all else sorted(rescan.projects)
         candidates |= {
@@ -734,6 +846,18 @@ class _Sync:
             return self.fetcher.download_bytes(url, max_length)
         except DownloadError as exc:
             raise from_tuf(exc, phase, url) from exc
+
+
+def _versioned_name(source: str, role: str, version: object) -> str:
+    """``N.<role>.json`` for a checked role name; VerificationError unless N is an int >= 1.
+
+    python-tuf accepts ``true`` where a version goes (and compares it equal to 1), so a
+    version from metadata is checked before it names a file.
+    """
+    try:
+        return layout.metadata_filename(role, check_version(version))
+    except layout.LayoutError as exc:
+        raise VerificationError(f"{source}: role {role}: {exc}") from exc
 
 
 def _update_role(tms: TrustedMetadataSet, role: str, parent: str, data: bytes) -> None:
@@ -768,17 +892,23 @@ def _matches(target: TargetFile, data: bytes) -> bool:
 
 
 def _expected_files(
-    link: FileLink, target_path: str, unverifiable: list[str]
-) -> Iterable[ExpectedFile]:
-    """A link's distribution file and PEP 658 metadata file, where they can be verified."""
+    link: FileLink, target_path: str, unverifiable: list[str], limits: Limits
+) -> Iterable[tuple[ExpectedFile, int]]:
+    """A link's distribution file and PEP 658 metadata file, where they can be verified.
+
+    Each with the most bytes a download of it may bring where the page gives no size:
+    ``file_max_bytes`` for distributions, ``metadata_max_bytes`` for ``.metadata`` (pages
+    give its sha256 but no size, so without it only the 8 GiB file limit would bound it).
+    """
     try:
-        yield ExpectedFile.distribution(link, target_path)
+        yield ExpectedFile.distribution(link, target_path), limits.file_max_bytes
     except NoHashError:
         unverifiable.append(f"{target_path}: {link.filename}")
         return
     if link.core_metadata is not False:
         try:
-            yield ExpectedFile.core_metadata(link, target_path)
+            metadata = ExpectedFile.core_metadata(link, target_path)
+            yield metadata, limits.metadata_max_bytes
         except NoHashError:
             unverifiable.append(f"{target_path}: {link.filename}.metadata")
 

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from .errors import ClientError, NotListedError
-from .index import Client, VerifiedPage
+from ..client.client import Client, VerifiedPage
+from ..client.errors import ClientError, NotListedError
 
 __all__ = ["IndexView", "ViewRotation"]
 
