@@ -38,7 +38,7 @@ def test_signing_with_a_key_the_role_does_not_list_warns(run, make_repo, tmp_pat
     # root proposals name their own keys: no --repo needed to tell
     root_proposal = tmp_path / "root-2.json"
     run("root", "prepare", "--repo", repo, "--out", root_proposal, "--expires", "30d")
-    wrong = run("sign", root_proposal, "--key", keys / "online.key", "--yes")
+    wrong = run("sign", root_proposal, "--key", keys / "bins.key", "--yes")
     assert "is not one of the keys of role root" in wrong.stderr
     assert "warning" not in run("sign", root_proposal, "--key", keys / "root-1.key", "--yes").stderr
 
