@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tuf_pypi.cli import main
+from tuf_pypi.localfs import exclusive_lock
 from tuf_pypi.mirror import SyncOptions, sync_mirror
 from tuf_pypi.sample import SampleDist, add_release
 
@@ -143,3 +146,25 @@ def test_verify_says_why_publish_refuses_a_page(make_repo) -> None:
     assert "refused: simple/Not_Normalized: directory name is not a PEP 503" in result.output
     assert "refused: simple/demo-core/index.html: not valid UTF-8" in result.output
     assert "pending" not in result.output  # publish would not help
+
+
+def test_mirror_sync_says_when_it_waits_for_the_lock(make_repo, http, tmp_path) -> None:
+    signed = make_repo()
+    state = tmp_path / "state"
+    state.mkdir()
+    holding = threading.Event()
+
+    def hold() -> None:
+        with exclusive_lock(state / "publish.lock"):  # a gc, or another sync
+            holding.set()
+            time.sleep(2)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait(10)
+    args = ["mirror", "sync", "--from", http(signed.repo).url, "--to", str(tmp_path / "m")]
+    args += ["--root", str(signed.repo / "tuf/1.root.json"), "--state-dir", str(state)]
+    result = CliRunner().invoke(main, args)
+    holder.join()
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(f"waiting for the lock {state / 'publish.lock'}...")
