@@ -99,7 +99,16 @@ def env(tmp_path: Path) -> Env:
     return Env(tmp_path)
 
 
-@pytest.mark.parametrize("command", [["publish"], ["refresh"], ["gc"], ["rebin", "--bins", "32"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["publish"],
+        ["refresh"],
+        ["gc"],
+        ["rebin", "--bins", "32"],
+        ["publisher", "--once", "--db", "sqlite:///queue.db"],
+    ],
+)
 def test_a_publishing_command_never_creates_a_key_directory(env: Env, command) -> None:
     env.init()
     result = env.run(*command, "--repo", str(env.repo))
