@@ -168,3 +168,22 @@ def test_mirror_sync_says_when_it_waits_for_the_lock(make_repo, http, tmp_path) 
     holder.join()
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(f"waiting for the lock {state / 'publish.lock'}...")
+
+
+def test_a_partial_mirror_is_checked_for_its_projects(make_repo, http, tmp_path) -> None:
+    signed = make_repo()
+    dest = tmp_path / "partial"
+    sync_mirror(
+        http(signed.repo).url,
+        dest,
+        root=(signed.repo / "tuf/1.root.json").read_bytes(),
+        options=SyncOptions(state_dir=tmp_path / "ps", projects=frozenset({"demo-app"})),
+        now=signed.clock(),
+    )
+    assert verify(dest, "--mirror").exit_code == 1  # the other projects' copies are absent
+    result = verify(dest, "--mirror", "--files", "--project", "Demo_App")
+    assert result.exit_code == 0, result.output
+    for copy in (dest / "simple/demo-app").glob("*.index.html"):
+        copy.unlink()
+    result = verify(dest, "--mirror", "--project", "demo-app")
+    assert result.exit_code == 1 and "missing (signed copy of simple/demo-app" in result.output

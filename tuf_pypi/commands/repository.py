@@ -481,6 +481,14 @@ def status(
     "packages/ is there with its sha256 (reads every file: slow on a big mirror).",
 )
 @click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="NAME",
+    help="A partial mirror ('mirror sync --project'): expect only these projects' page "
+    "copies and files (repeatable). Every signature is still checked.",
+)
+@click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar=KEYS_DIR_ENV,
@@ -489,7 +497,12 @@ def status(
 @json_option
 @fail_cleanly
 def verify(
-    repo: Path, mirror: bool, check_files: bool, keys_dir: Path | None, as_json: bool
+    repo: Path,
+    mirror: bool,
+    check_files: bool,
+    projects: tuple[str, ...],
+    keys_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """Audit the repository as a client would, from 1.root.json down to every page copy.
 
@@ -511,6 +524,7 @@ def verify(
             live_pages=True,
             files=check_files,
             progress=bars,
+            projects=frozenset(layout.project_name(p) for p in projects) if projects else None,
         )
     if as_json:
         echo_json({**report.to_dict(), "mode": "mirror" if mirror else "index"})
