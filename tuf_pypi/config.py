@@ -9,10 +9,11 @@ silently defaulted to ``./keys`` made them sign nothing (or create a stray
 3. the repository's entry in the configuration file (below);
 4. ``./keys`` in the current directory (what ``init`` uses when told nothing).
 
-The configuration file is ``$TUF_PYPI_CONFIG`` if set, else the first that exists
-of ``$XDG_CONFIG_HOME/tuf-pypi/config.toml`` (``~/.config/...``) and
-``/etc/tuf-pypi/config.toml``. It has one table per repository, keyed by the
-repository's absolute path, and never lives inside a served tree::
+The configuration file is ``$TUF_PYPI_REPOSITORIES`` if set, else the first that exists
+of ``$XDG_CONFIG_HOME/tuf-pypi/repositories.toml`` (``~/.config/...``) and
+``/etc/tuf-pypi/repositories.toml``. It has one table per repository, keyed by the
+repository's absolute path, and never lives inside a served tree. (It is the publishing
+host's file, not the installers' configuration of ``tuf-pypi proxy`` and ``run``.)::
 
     [repository."/srv/pypi/web"]
     keys_dir = "/etc/tuf-pypi/pypi-keys"      # relative paths: to this file
@@ -37,9 +38,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
-    "CONFIG_ENV",
     "DEFAULT_KEYS_DIR",
     "KEYS_DIR_ENV",
+    "REPOSITORIES_ENV",
     "ConfigError",
     "RepositoryConfig",
     "config_file",
@@ -47,9 +48,9 @@ __all__ = [
 ]
 
 KEYS_DIR_ENV = "TUF_PYPI_KEYS_DIR"
-CONFIG_ENV = "TUF_PYPI_CONFIG"
+REPOSITORIES_ENV = "TUF_PYPI_REPOSITORIES"
 DEFAULT_KEYS_DIR = Path("keys")
-_SYSTEM_CONFIG = Path("/etc/tuf-pypi/config.toml")
+_SYSTEM_CONFIG = Path("/etc/tuf-pypi/repositories.toml")
 
 
 class ConfigError(ValueError):
@@ -71,16 +72,16 @@ class RepositoryConfig:
 
 
 def config_file(environ: dict[str, str] | None = None) -> Path | None:
-    """The configuration file in use, or None. ``$TUF_PYPI_CONFIG`` must exist if set."""
+    """The configuration file in use, or None. ``$TUF_PYPI_REPOSITORIES`` must exist if set."""
     env = os.environ if environ is None else environ
-    named = env.get(CONFIG_ENV)
+    named = env.get(REPOSITORIES_ENV)
     if named:
         path = Path(named)
         if not path.is_file():
-            raise ConfigError(f"{CONFIG_ENV}={named}: no such file")
+            raise ConfigError(f"{REPOSITORIES_ENV}={named}: no such file")
         return path
     home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
-    for path in (Path(home) / "tuf-pypi" / "config.toml", _SYSTEM_CONFIG):
+    for path in (Path(home) / "tuf-pypi" / "repositories.toml", _SYSTEM_CONFIG):
         if path.is_file():
             return path
     return None

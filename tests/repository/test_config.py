@@ -16,7 +16,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_order_option_then_config_then_default(tmp_path: Path) -> None:
     repo = tmp_path / "web"
     repo.mkdir()
-    config = tmp_path / "xdg" / "tuf-pypi" / "config.toml"
+    config = tmp_path / "xdg" / "tuf-pypi" / "repositories.toml"
     config.parent.mkdir(parents=True)
     config.write_text(f'[repository."{repo}"]\nkeys_dir = "keys"\nstate_dir = "/var/lib/x"\n')
     env = _env(tmp_path)
@@ -31,16 +31,16 @@ def test_order_option_then_config_then_default(tmp_path: Path) -> None:
 
 
 def test_bad_configuration_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"TUF_PYPI_CONFIG=.*no such file"):
-        config_file(_env(tmp_path, TUF_PYPI_CONFIG=str(tmp_path / "missing.toml")))
+    with pytest.raises(ConfigError, match=r"TUF_PYPI_REPOSITORIES=.*no such file"):
+        config_file(_env(tmp_path, TUF_PYPI_REPOSITORIES=str(tmp_path / "missing.toml")))
     bad = tmp_path / "bad.toml"
     bad.write_text("[repository\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: cannot be read as TOML"):
-        repository_config(tmp_path, None, None, _env(tmp_path, TUF_PYPI_CONFIG=str(bad)))
+        repository_config(tmp_path, None, None, _env(tmp_path, TUF_PYPI_REPOSITORIES=str(bad)))
     repo = tmp_path / "web"
     bad.write_text(f'[repository."{repo}"]\nkeys_dir = 3\n')
     with pytest.raises(ConfigError, match="keys_dir must be a non-empty string"):
-        repository_config(repo, None, None, _env(tmp_path, TUF_PYPI_CONFIG=str(bad)))
+        repository_config(repo, None, None, _env(tmp_path, TUF_PYPI_REPOSITORIES=str(bad)))
     bad.write_text(f'[repository."{tmp_path}"]\nkeys_dir = "/k"\n')  # served by tmp_path
     with pytest.raises(ConfigError, match="is inside the repository"):
-        repository_config(tmp_path, None, None, _env(tmp_path, TUF_PYPI_CONFIG=str(bad)))
+        repository_config(tmp_path, None, None, _env(tmp_path, TUF_PYPI_REPOSITORIES=str(bad)))

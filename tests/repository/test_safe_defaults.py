@@ -68,7 +68,7 @@ class Env:
         shutil.copytree(template / "keys", self.keys)
 
     def write_config(self, text: str) -> Path:
-        config = self.home / ".config" / "tuf-pypi" / "config.toml"
+        config = self.home / ".config" / "tuf-pypi" / "repositories.toml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(text)
         return config
@@ -158,7 +158,7 @@ def test_a_config_file_inside_the_served_tree_is_refused(env: Env) -> None:
     env.init()
     config = env.repo / "tuf-pypi.toml"
     config.write_text(f'[repository."{env.repo}"]\nkeys_dir = "{env.keys}"\n')
-    result = env.run("publish", "--repo", str(env.repo), env={"TUF_PYPI_CONFIG": str(config)})
+    result = env.run("publish", "--repo", str(env.repo), env={"TUF_PYPI_REPOSITORIES": str(config)})
     assert result.returncode == 1 and "it would be served" in result.stderr
 
 

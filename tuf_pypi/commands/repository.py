@@ -240,7 +240,7 @@ def init(
         f"{offline}; publishing needs only online.key "
         f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}.\n"
         "To leave out --keys-dir from now on, set TUF_PYPI_KEYS_DIR or write this to "
-        "~/.config/tuf-pypi/config.toml:\n"
+        "~/.config/tuf-pypi/repositories.toml:\n"
         f'  [repository."{repo.resolve()}"]\n  keys_dir = "{keys_dir.resolve()}"'
     )
 
