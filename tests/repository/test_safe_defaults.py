@@ -216,6 +216,9 @@ def test_fix_it_commands_run_as_printed(env: Env) -> None:
     assert f"--keys-dir {env.keys}" in printed
     assert env.run(*shlex.split(printed)[1:]).returncode == 0
     # status: an expiring online role comes with the refresh command that re-signs it
+    result = env.run("status", "--repo", str(env.repo), "--warn-within", "30d")
+    assert result.returncode == 3 and "refresh --repo" in result.stderr
+    assert "--keys-dir KEYS_DIR" in result.stderr  # not a path that does not exist
     env.write_config(f'[repository."{env.repo}"]\nkeys_dir = "{env.keys}"\n')
     result = env.run("status", "--repo", str(env.repo), "--warn-within", "30d", "--json")
     assert result.returncode == 3

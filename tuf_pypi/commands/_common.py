@@ -188,9 +188,13 @@ def keys_args(repo: Path, keys_dir: Path | None) -> str:
     ``KEYS_DIR`` stands in for a key directory that is not on this machine (or not
     known here): a path that does not exist would look runnable and fail.
     """
+    return f"--repo {repo.absolute()} --keys-dir {advice_keys_dir(repo, keys_dir)}"
+
+
+def advice_keys_dir(repo: Path, keys_dir: Path | None) -> str:
+    """The key directory as printed advice names it: absolute, or ``KEYS_DIR``."""
     keys = resolve_keys_dir(repo, keys_dir).keys_dir
-    shown = keys.absolute() if keys.is_dir() else "KEYS_DIR"
-    return f"--repo {repo.absolute()} --keys-dir {shown}"
+    return str(keys.absolute()) if keys.is_dir() else "KEYS_DIR"
 
 
 def lock_wait_line(lock_file: Path) -> None:

@@ -42,6 +42,7 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
+    advice_keys_dir,
     check_keys_outside,
     echo_json,
     fail_cleanly,
@@ -407,6 +408,7 @@ def refresh(
 @click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
+    envvar=KEYS_DIR_ENV,
     help="Also show where each private key is: a file here, an HSM, or not on this machine. "
     "(The commands printed as advice name it, or the config file's, or ./keys.)",
 )
@@ -436,7 +438,7 @@ def status(
         load_view(RepositoryStorage(repo)), utcnow(), warn_within, offline_warn_within, keys
     )
     report.repo = str(repo.absolute())
-    report.keys_dir = str(resolve_keys_dir(repo, keys_dir).keys_dir.absolute())
+    report.keys_dir = advice_keys_dir(repo, keys_dir)
     if prometheus:
         registry = Registry()
         StatusGauges(registry).update(report, utcnow())
