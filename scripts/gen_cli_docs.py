@@ -28,6 +28,7 @@ Task-oriented guides: [repository.md](repository.md) for index admins.
 | 2 | usage error: a bad option or argument |
 | 3 | partly done: `publish` skipped pages it could not sign; `verify` found pages not yet signed; `status`: a role expires within its warning window |
 | 4 | `status`: a role has expired |
+| any | `run`: the wrapped command's own exit code (128 + N if signal N ended it); 1 if `run` itself failed before starting it |
 
 ## Environment
 
@@ -36,6 +37,8 @@ Task-oriented guides: [repository.md](repository.md) for index admins.
 | `TUF_PYPI_PASSPHRASE` | passphrase of the **online** key file (`publish`, `refresh`, `apply`, `recover`, `init`, `key generate --online`); else a prompt; commands run without a terminal fail instead, naming the variable |
 | `TUF_PYPI_OFFLINE_PASSPHRASE` | passphrase of **offline** key files (root, targets, bins: `init`, `key generate`, `sign`, and `rebin` for the bins key); must differ from `TUF_PYPI_PASSPHRASE`; never set it on the publishing host |
 | `TUF_PYPI_KEYS_DIR` | default for `--keys-dir` |
+| `TUF_PYPI_CACHE` | default for `--cache` of `download`, `proxy` and `run` |
+| `TUF_PYPI_CONFIG` | the configuration file `run` reads (see docs/proxy.md, "The configuration file") |
 """
 
 

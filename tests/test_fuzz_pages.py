@@ -7,7 +7,7 @@ readers decide what a page says:
   queue also runs;
 * the publish-time fast checks, :func:`tuf_pypi.pages.check_page` (link lines and JSON
   file entries checked in runs) and the narrow HTML grammar of
-  :mod:`tuf_pypi.pages_fast` that ``parse_page`` tries first;
+  :mod:`tuf_pypi.pages.grammar` that ``parse_page`` tries first;
 * the client's parser: ``tuf_pypi.client`` (``Client.page``, mirror sync, and so the
   proxy) parses each verified page with that same ``parse_page`` (checked below), and
   the proxy renders what it parsed as new pages that installers read.
@@ -68,7 +68,6 @@ from tuf_pypi import pages
 from tuf_pypi.client import client as client_index
 from tuf_pypi.mirror import sync as client_mirror
 from tuf_pypi.pages import PageError, ProjectPage, check_page, parse_page
-from tuf_pypi.pages_fast import collect_html
 from tuf_pypi.proxy.pages import is_offered, render_html, render_json
 from tuf_pypi.sample import build_index
 
@@ -445,7 +444,7 @@ def check_readers_agree(data: bytes, form: str) -> None:
     else:
         assert counted == parsed, data
     if form == "html" and _inert_prefix_applies(data):
-        assert collect_html((INERT + data).decode()) is None
+        assert pages.collect_anchors((INERT + data).decode(), fast=True) is None
         assert _outcome(lambda: parse_page(INERT + data, filename, SOURCE)) == parsed, data
     # Callers sit at different depths of the stack (the queue, a publish, a proxy thread):
     # the verdict must not depend on it. (Only how JSON that is invalid anyway is refused
@@ -484,7 +483,7 @@ def test_seeds_are_valid_and_take_the_fast_paths() -> None:
         check_readers_agree(data, "html")
         assert parse_page(data, "html", SOURCE).files
         if data != HAND_HTML.encode():
-            assert collect_html(data.decode()) is not None
+            assert pages.collect_anchors(data.decode(), fast=True) is not None
     for data in JSON_SEEDS:
         check_readers_agree(data, "json")
         assert parse_page(data, "json", SOURCE).files

@@ -577,7 +577,7 @@ def test_html_chunked_feeding_gives_the_same_page(monkeypatch: pytest.MonkeyPatc
     data = fixture("pynacl", "index.html")
     whole = parse_html(data, SRC)
     for size in (1, 7, 100, 4096):
-        monkeypatch.setattr(pages, "_FEED_CHUNK", size)
+        monkeypatch.setattr(pages.html, "_FEED_CHUNK", size)
         assert parse_html(data, SRC) == whole
 
 
@@ -887,15 +887,15 @@ def test_rejects_empty_pages(parse, data: bytes) -> None:
     ("parse", "data"), [(parse_html, html_page(anchor())), (parse_json, json_page(json_file()))]
 )
 def test_size_limit(monkeypatch: pytest.MonkeyPatch, parse, data: bytes) -> None:
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", len(data))
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", len(data))
     assert len(parse(data, SRC).files) == 1
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", len(data) - 1)
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", len(data) - 1)
     rejected(parse, data, f"page is {len(data)} bytes", f"limit of {len(data) - 1} bytes")
 
 
 @pytest.mark.parametrize("parse", PARSERS)
 def test_size_is_checked_before_decoding(monkeypatch: pytest.MonkeyPatch, parse) -> None:
-    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 10)
+    monkeypatch.setattr(pages.model, "MAX_PAGE_BYTES", 10)
     message = rejected(parse, b"\xff" * 11, "over the limit")
     assert "UTF-8" not in message
 
@@ -996,8 +996,46 @@ def test_all() -> None:
             "parse_html",
             "parse_json",
             "parse_page",
+            # check_page and the seam that says which tier decided a page
+            "check_page",
+            "TIERS",
+            "Decision",
+            "decide",
+            "collect_anchors",
         ]
     )
+    assert all(hasattr(pages, name) for name in pages.__all__)
+
+
+def test_decide_names_the_tier_that_decided() -> None:
+    """The seam the differential tests use: each tier, and what it gave."""
+    plain = html_page(anchor())
+    unusual = html_page(anchor(attrs=' data-yanked="a" data-yanked=""'))
+    assert pages.decide(plain, "html", SRC, check=True) == pages.Decision("runs", 0)
+    assert pages.decide(plain, "html", SRC).tier == "grammar"
+    assert pages.decide(plain, "html", SRC, fast=False) == pages.Decision(
+        "parser", parse_html(plain, SRC)
+    )
+    assert pages.decide(json_page(json_file()), "index.v1_json", SRC, check=True).tier == "runs"
+    indented = json.dumps(json.loads(json_page(json_file(hashes={}))), indent=1).encode()
+    assert pages.decide(indented, "json", SRC, check=True) == pages.Decision("checks", 1)
+    refused = pages.decide(unusual, "html", SRC, check=True)
+    assert refused.tier == "parser" and isinstance(refused.result, PageError)
+    assert "more than once" in str(refused.result)
+    assert pages.decide(unusual, "html", SRC, check=True, full=False) == pages.Decision(None, None)
+    with pytest.raises(ValueError, match="unknown page form"):
+        pages.decide(plain, "xml", SRC)
+    assert pages.TIERS == ("runs", "checks", "grammar", "parser")
+
+
+def test_collect_anchors_by_either_tier() -> None:
+    text = html_page(anchor()).decode()
+    fast = pages.collect_anchors(text, fast=True)
+    assert fast is not None and fast == pages.collect_anchors(text, fast=False)
+    assert fast[0][0][2] == "demo-1.0.tar.gz"
+    assert pages.collect_anchors("<p>" + text, fast=True) is None
+    with pytest.raises(PageError, match="markup left open"):
+        pages.collect_anchors("<a href='x'", fast=False)
 
 
 # --- large pages ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from .commands import keys, performance, repository
 from .commands import mirror as mirror_commands
 from .commands import proxy as proxy_commands
 from .commands import publisher as publisher_commands
+from .commands import run as run_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +28,7 @@ def main() -> None:
     Key ceremonies:   key, root, targets, bins, sign, recover
     Sizing:           plan, rebin
     Mirror operators: mirror sync, mirror overlay, gc
-    Installers:       download, proxy (for unmodified pip and uv)
+    Installers:       run -- pip install ..., download, proxy (for unmodified pip and uv)
     Exit codes:       0 ok, 1 failed, 2 usage, 3 partial/expiring soon, 4 expired
     Docs:             docs/*.md (repository, ceremony, mirror, client, cli, ...)
     """
@@ -41,6 +42,7 @@ for _area in (
     mirror_commands,
     client_commands,
     proxy_commands,
+    run_commands,
 ):
     for _command in _area.COMMANDS:
         main.add_command(_command)

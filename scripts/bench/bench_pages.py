@@ -31,10 +31,6 @@ import make_index
 
 from tuf_pypi import pages
 
-_FAST = {"html": pages._count_unverifiable_html, "json": pages._count_unverifiable_json}
-# The per-link fallbacks of the fast paths: a page is decided by runs alone if it
-# still is with these declining everything.
-_PER_LINK = {"html": "_plain_anchor", "json": "_plain_entry"}
 _FILES = {"html": "index.html", "json": "index.v1_json"}
 
 
@@ -65,15 +61,12 @@ def generate(count: int, seed: int) -> dict[str, list[bytes]]:
 
 def bench(form: str, data: list[bytes], repeat: int) -> dict:
     links = sum(len(pages.parse_page(page, form, "bench").files) for page in data)
-    decided = sum(_FAST[form](page) is not None for page in data)
-    runs = None  # unknown for versions of tuf_pypi before the runs
-    fallback = getattr(pages, _PER_LINK[form], None)
-    if fallback is not None:
-        setattr(pages, _PER_LINK[form], lambda *_args: None)
-        try:
-            runs = sum(_FAST[form](page) is not None for page in data)
-        finally:
-            setattr(pages, _PER_LINK[form], fallback)
+    decided = runs = None  # unknown for versions of tuf_pypi before pages.decide
+    if hasattr(pages, "decide"):
+        # Which fast tier of check_page decides each page, if one does (pages.TIERS).
+        tiers = [pages.decide(page, form, "bench", check=True, full=False).tier for page in data]
+        decided = sum(tier is not None for tier in tiers)
+        runs = tiers.count("runs")
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()

@@ -18,9 +18,11 @@ demo-app`` three ways, alternating, ``--rounds`` times each:
   (TUF refresh, every page and file fetched and verified; the process start is not
   counted).
 
-Prints the medians and the ratios to the mirror (goal: at most 1.3x), then one JSON
-line. With ``--uv``, does the same with ``uv pip install`` (much faster than pip, so
-the proxy's share is larger). Everything runs on 127.0.0.1.
+Prints the medians and the ratios to the mirror (goal: at most 1.3x), the same for the
+best time of each (on a shared machine, other jobs' load lands on random rounds: the
+best of several is the steadier comparison), then one JSON line. With ``--uv``, does
+the same with ``uv pip install`` (much faster than pip, so the proxy's share is larger).
+Everything runs on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ def main() -> None:
                     times["proxy cold"].append(timed_install(command(cold, work / f"c{n}", wanted)))
 
         base = statistics.median(times["mirror"])
+        best = min(times["mirror"])
         tool = "uv" if args.uv else "pip"
         files = args.packages + 4  # bench-all and its dependencies, demo-app and its two
         print(f"{tool} install of {files} wheels, median of {args.rounds} (seconds):")
@@ -203,11 +206,18 @@ def main() -> None:
         for way, samples in times.items():
             median = statistics.median(samples)
             ratio = median / base
-            verdict = "" if way == "mirror" else f"  {ratio:.2f}x  (goal <= {GOAL}x)"
+            best_ratio = min(samples) / best
+            verdict = (
+                ""
+                if way == "mirror"
+                else f"  {ratio:.2f}x  (best of each: {best_ratio:.2f}x; goal <= {GOAL}x)"
+            )
             print(f"  {way:<11} {median:6.3f}  [{min(samples):.3f} .. {max(samples):.3f}]{verdict}")
             key = way.replace(" ", "_")
             result[f"{key}_s"] = round(median, 3)
             result[f"{key}_ratio"] = round(ratio, 2)
+            result[f"{key}_best_s"] = round(min(samples), 3)
+            result[f"{key}_best_ratio"] = round(best_ratio, 2)
         emit("proxy_vs_mirror", result)
     finally:
         shutil.rmtree(work, ignore_errors=True)

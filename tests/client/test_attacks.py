@@ -3,8 +3,10 @@ mirror listed after the malicious one, the same call returns the right bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from tuf_pypi.client import (
     RollbackError,
     TamperedError,
     TooLargeError,
+    VerificationError,
 )
 
 from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
@@ -35,11 +38,37 @@ def attack(
     error: type,
     cache: Path | None = None,
 ) -> bytes:
-    """Refused on ``bad`` alone with ``error``; return what ``[bad, honest]`` gives."""
+    """Refused on ``bad`` alone with ``error``; return what ``[bad, honest]`` gives.
+
+    Failover must not hide the attack: the client lists ``bad``'s refused answer with
+    its attack class, and logs it at WARNING naming the mirror.
+    """
     with pytest.raises(AllMirrorsFailedError) as excinfo:
         action(make_client(bad, cache=cache))
     refused(excinfo, error)
-    return action(make_client(bad, honest, cache=cache))
+    client = make_client(bad, honest, cache=cache)
+    with _warnings() as logged:
+        result = action(client)
+    kinds = {(r.mirror, r.kind, r.attack) for r in client.refusals}
+    assert kinds == {(bad.url, error.kind, True)}, client.refusals
+    assert any(bad.url in line and f"(attack class: {error.kind})" in line for line in logged), (
+        logged
+    )
+    return result
+
+
+@contextlib.contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The WARNING lines the client logs meanwhile."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("tuf_pypi")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 # -- tampered files and pages -----------------------------------------------------------
@@ -262,3 +291,33 @@ def test_freeze_with_expired_metadata(
     honest = serve(index)
     result = attack(make_client, frozen, honest, page_bytes, FrozenError)
     assert result == index.page_bytes(PROJECT)
+
+
+def test_snapshot_dropping_a_role_with_the_stolen_online_key(
+    index: Index,
+    newer: Index,
+    serve: Serve,
+    make_client: MakeClient,
+    online_signer: Signer,
+    tmp_path: Path,
+) -> None:
+    """A fresh, validly signed snapshot that no longer lists a bin the trusted one lists:
+    inconsistent metadata (no narrower class names it), refused and shown behind the
+    honest mirror like any attack."""
+    cache = tmp_path / "cache"
+    _seen_newer(make_client, serve(index), cache)
+    snapshot = index.metadata(index.role_path("snapshot"))
+    del snapshot.signed.meta[f"{index.bin_of(PROJECT)}.json"]
+    version = snapshot.signed.version + 1
+    forged_snapshot = resign(snapshot, online_signer, version=version)
+    timestamp_version = index.metadata("tuf/timestamp.json").signed.version + 1
+    forged = timestamp_for(index, forged_snapshot, online_signer, timestamp_version)
+    bad = serve(index)
+    bad.hooks[f"tuf/{version}.snapshot.json"] = replace(forged_snapshot)
+    bad.hooks["tuf/timestamp.json"] = replace(forged)
+    # The forged timestamp is validly signed, so the client keeps it (see the bin rollback
+    # test above); the honest mirror has since published twice, and outranks it.
+    newer.resign()
+    honest = serve(newer)
+    result = attack(make_client, bad, honest, page_bytes, VerificationError, cache=cache)
+    assert result == newer.page_bytes(PROJECT)

@@ -49,6 +49,28 @@ def test_download_one_file_as_json(index: Index, serve: Serve, run, tmp_path: Pa
     assert [d["filename"] for d in report["downloaded"]] == [filename]
 
 
+def test_refusals_hidden_by_failover_are_reported(
+    index: Index, serve: Serve, run, tmp_path: Path
+) -> None:
+    """A tampered file on the first mirror, the right one on the second: the download
+    succeeds, and the refused answer is still listed (--json) or warned about."""
+    rel, data = index.wheel("demo-core")
+    bad, honest = serve(index), serve(index)
+    bad.hooks[rel] = replace(bytes(len(data)))
+    result = run(bad, honest, args=["demo-core==1.0", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["failed"] == []
+    [refusal] = report["refused"]
+    assert refusal["mirror"] == bad.url and refusal["kind"] == "tampered" and refusal["attack"]
+    assert refusal["what"] == "downloading demo_core-1.0-py3-none-any.whl"
+    assert "does not match" in refusal["reason"]
+    text = run(bad, honest, args=["demo-core==1.0", "-d", str(tmp_path / "again")])
+    assert text.exit_code == 0
+    assert f"warning: refused mirror {bad.url}: downloading demo_core" in text.stderr
+    assert "(attack class: tampered)" in text.stderr
+
+
 def test_failures_exit_1_with_one_line_each(index: Index, serve: Serve, run) -> None:
     rel, data = index.wheel("demo-core")
     bad = serve(index)
@@ -88,3 +110,29 @@ def test_release_of_parses_wheel_and_sdist_names() -> None:
     assert release_of("demo_lib-2.0.zip") == ("demo-lib", "2.0")
     assert release_of("demo.exe") is None
     assert release_of("broken.whl") is None
+
+
+def test_mirrors_and_root_from_a_configuration_file(
+    index: Index,
+    serve: Serve,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``download`` (like ``proxy`` and ``run``) reads mirrors and the pinned root from a
+    tuf-pypi.toml; options still win over it."""
+    (tmp_path / "root.json").write_bytes(index.root_bytes)
+    config = tmp_path / "tuf-pypi.toml"
+    config.write_text(f'mirrors = ["{serve(index).url}"]\nroot = "root.json"\ntimeout = 2\n')
+    args = ["download", "--config", str(config), "--cache", str(tmp_path / "cache")]
+    result = CliRunner().invoke(main, [*args, "-d", str(tmp_path / "dl"), "demo-core==1.0"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl").exists()
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # no tuf-pypi.toml here or above
+    monkeypatch.chdir(elsewhere)
+    runner = CliRunner(env={"HOME": str(elsewhere), "XDG_CONFIG_HOME": None})
+    missing = runner.invoke(main, ["download", "--mirror", "http://x.example/", "x==1"])
+    assert missing.exit_code == 1
+    assert "no pinned root: give --root ROOT.json, or set root in a tuf-pypi.toml" in (
+        missing.output
+    )

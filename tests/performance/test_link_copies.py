@@ -11,6 +11,7 @@ the option is off by default).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
@@ -201,4 +202,38 @@ def test_where_hard_links_fail_the_bytes_are_written(make_repo, monkeypatch) -> 
     for path, data in batch.items():
         page = signed.repo / path
         assert page.read_bytes() == data and not page.samefile(_copy_of(signed, path))
+    assert verify_repository(signed.storage, signed.clock()).ok
+
+
+def test_page_edited_in_place_between_read_and_link_is_rehashed(make_repo, monkeypatch) -> None:
+    """Issue 18 item 12: the edit lands after the page was hashed, before the link.
+
+    The link would give the copy named by the old digest the new bytes, and the
+    stat cache (keyed after linking) would sign the old digest forever. The copy
+    must keep the hashed bytes, and the next publish must sign the new ones."""
+    signed = make_repo(publish=False)
+    page = signed.page("demo-lib")
+    edited = page.read_bytes().replace(b"</body>", b"<!-- edited in place --></body>")
+    real_link = os.link
+    done = []
+
+    def link_after_an_edit(src, dst, *args, **kwargs):
+        if not done and str(src) == str(page):
+            done.append(dst)
+            with open(page, "r+b") as f:  # same inode: an in-place edit
+                f.write(edited)
+                f.truncate()
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link_after_an_edit)
+    publisher = signed.publisher(processes=1, link_copies=True)
+    publisher.publish()
+    monkeypatch.setattr(os, "link", real_link)
+    assert done
+    copy = Path(done[0])
+    digest = copy.name.split(".")[0]
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest  # the hashed bytes
+    assert not os.path.samefile(copy, page)
+    publisher.publish()  # no further edit: the page is read again, not trusted
+    assert _copy_of(signed, "simple/demo-lib/index.html").read_bytes() == edited
     assert verify_repository(signed.storage, signed.clock()).ok

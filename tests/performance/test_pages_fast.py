@@ -1,12 +1,13 @@
 """The fast paths accept only what the full parser accepts, with identical results.
 
 Differential: for real PyPI pages, the sample index, the benchmark generator's pages
-and many random mutations of all of them, ``collect_html`` either declines (None) or
+and many random mutations of all of them, the fast grammar either declines (None) or
 collects exactly the anchors and version tags ``html.parser`` collects;
 ``parse_html`` (which tries the fast path first) gives the same page or the same
 error as the full parser alone; and ``check_page`` (link lines and JSON file
 entries checked in runs by one regular expression) gives the full parser's count
-or error.
+or error. Every tier is reached through one seam, ``pages.decide`` (which tier
+decided a page, and what it gave) and ``pages.collect_anchors``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from tuf_pypi import pages
-from tuf_pypi.pages_fast import collect_html
+from tuf_pypi.pages import checks, fields, html
 from tuf_pypi.sample import build_index
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypi-pages"
@@ -59,24 +60,15 @@ def _corpus(tmp: Path) -> list[str]:
 
 def _full(text: str) -> tuple | str:
     """What html.parser collects, or the rule it breaks."""
-    collector = pages._LinkCollector()
     try:
-        collector.run(text)
-    except pages._Reject as exc:
-        return str(exc)
-    return [(line, attrs, "".join(t)) for line, attrs, t in collector.anchors], collector.versions
+        return pages.collect_anchors(text, fast=False)
+    except pages.PageError as exc:
+        return exc.reason
 
 
 def _parse(data: bytes, fast: bool) -> object:
-    original = pages.collect_html
-    try:
-        if not fast:
-            pages.collect_html = lambda text: None
-        return pages.parse_html(data, "x")
-    except pages.PageError as exc:
-        return str(exc)
-    finally:
-        pages.collect_html = original
+    result = pages.decide(data, "html", "x", fast=fast).result
+    return str(result) if isinstance(result, pages.PageError) else result
 
 
 def _mutate(text: str, rng: random.Random) -> str:
@@ -99,12 +91,11 @@ def _mutate(text: str, rng: random.Random) -> str:
 
 def _check(text: str) -> bool:
     """Asserts the fast path is a faithful subset; True when it accepted."""
-    fast = collect_html(text)
+    fast = pages.collect_anchors(text, fast=True)
     if fast is not None:
-        anchors, versions = fast
         full = _full(text)
         assert not isinstance(full, str), (text, full)
-        assert ([(line, attrs, "".join(t)) for line, attrs, t in anchors], versions) == full
+        assert fast == full
     data = text.encode("utf-8", "surrogatepass")
     full = _parse(data, fast=False)
     assert _parse(data, fast=True) == full
@@ -112,30 +103,24 @@ def _check(text: str) -> bool:
     return fast is not None
 
 
+def _fast_tier(data: bytes, form: str = "index.html") -> str | None:
+    """The fast tier of check_page that decides the page ("runs", "checks"), or None."""
+    return pages.decide(data, form, "x", check=True, full=False).tier
+
+
 def _run_decides_html(data: bytes) -> bool:
     """Whether check_page decides the page with every link in a run of link lines."""
-    text = data.decode("utf-8", "surrogatepass")
-    if pages._count_unverifiable_html(data) is None:
-        return False
-    # The text between the runs holds no link (collect_html finds no anchor in it).
-    return not any(collect_html(piece)[0] for piece in pages._split_links(text)[2])
+    return _fast_tier(data) == "runs"
 
 
 def _run_decides_json(data: bytes) -> bool:
     """Whether check_page decides the page from its run of file entries."""
-    text = data.decode("utf-8", "surrogatepass")
-    order = pages._JSON_SECOND_MEMBER.search(text)
-    if order is None or pages._count_unverifiable_json(data) is None:
-        return False
-    return pages._count_entry_run(pages._JSON_ENTRIES[order.group(1)].split(text)) is not None
+    return _fast_tier(data, "index.v1_json") == "runs"
 
 
 def _check_count(data: bytes, full: object, form: str = "index.html") -> bool:
     """``check_page`` gives the full parser's verdict; True when decided without it."""
-    if form == "index.html":
-        quick = pages._count_unverifiable_html(data)
-    else:
-        quick = pages._count_unverifiable_json(data)
+    quick = pages.decide(data, form, "x", check=True, full=False).result
     if quick is not None:
         assert isinstance(full, pages.ProjectPage), (data[:300], full)
         assert quick == len(full.unverifiable())
@@ -169,7 +154,7 @@ def test_random_mutations_never_differ(tmp_path: Path) -> None:
         else:
             declined += 1
         data = text.encode("utf-8", "surrogatepass")
-        counted += pages._count_unverifiable_html(data) is not None
+        counted += _fast_tier(data) is not None
         runs += _run_decides_html(data)
     assert accepted > 1000 and declined > 1000  # both sides of the fence were exercised
     assert counted > 200  # valid mutated pages decided without the page model
@@ -187,7 +172,7 @@ def test_random_mutations_never_differ(tmp_path: Path) -> None:
 )
 def test_near_misses_fail_in_linear_time(text: str) -> None:
     start = time.perf_counter()
-    assert collect_html(text) is None
+    assert pages.collect_anchors(text, fast=True) is None
     assert time.perf_counter() - start < 0.5
 
 
@@ -203,8 +188,8 @@ def test_url_name_matches_urlsplit() -> None:
         except ValueError:
             expected = None
         try:
-            got = pages._url_name(url)
-        except pages._Reject:
+            got = html._url_name(url)  # a unit test of one helper, not of a tier
+        except html._Reject:
             got = None
         assert got == expected, url
 
@@ -336,7 +321,7 @@ def test_link_line_mutations_never_differ(tmp_path: Path) -> None:
         _check(text)
         data = text.encode("utf-8", "surrogatepass")
         runs += _run_decides_html(data)
-        declined += pages._count_unverifiable_html(data) is None
+        declined += _fast_tier(data) is None
     assert runs > 300 and declined > 1000
 
 
@@ -425,9 +410,9 @@ def test_link_line_url_matches_simple_url() -> None:
         url = rng.choice(prefixes) + "".join(rng.choice(alphabet) for _ in range(rng.randrange(9)))
         url = url.partition("#")[0].replace('"', "")
         name = url.rpartition("/")[2]
-        expected = bool(pages._SIMPLE_URL.fullmatch(url)) and name not in ("", ".", "..")
+        expected = bool(fields._SIMPLE_URL.fullmatch(url)) and name not in ("", ".", "..")
         line = f'<a href="{url}">{name}</a>'
-        assert bool(pages._LINK_LINE.fullmatch(line)) == expected, url
+        assert bool(checks._LINK_LINE.fullmatch(line)) == expected, url
 
 
 ENTRY = {"filename": "a-1.whl", "url": "../../p/a-1.whl", "hashes": {"sha256": "a" * 64}}
@@ -520,8 +505,5 @@ def test_json_entry_run_branches(data: bytes, runs: bool) -> None:
 def test_check_page_near_misses_in_linear_time(form: str, text: str) -> None:
     data = text.encode()
     start = time.perf_counter()
-    if form == "index.html":
-        assert pages._count_unverifiable_html(data) is None
-    else:
-        assert pages._count_unverifiable_json(data) is None
+    assert _fast_tier(data, form) is None
     assert time.perf_counter() - start < 0.5

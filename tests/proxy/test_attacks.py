@@ -14,7 +14,7 @@ from tests.client.server import MirrorServer, replace
 from tuf_pypi.client import Client
 
 from .conftest import StartProxy
-from .helpers import installed, output, pip, run, uv_binary
+from .helpers import installed, output, pip, request, run, uv_binary
 from .test_installers import RESOLVED
 
 Serve = Callable[[Index], MirrorServer]
@@ -113,6 +113,18 @@ def test_pip_install_succeeds_with_an_honest_mirror_second(
     result = pip("install", "--target", str(target), "--index-url", proxy.url, "demo-app")
     assert result.returncode == 0, output(result)
     assert installed(target) == RESOLVED
+    # The attack is visible although failover hid it from pip: logged and counted.
+    kind_name = kind.strip("[]")
+    warnings = [line for line in proxy.stderr().splitlines() if " WARNING " in line]
+    assert any(
+        f"mirror {setup.bad.url}" in line and f"(attack class: {kind_name})" in line
+        for line in warnings
+    ), proxy.stderr()
+    metrics = request(proxy.url.removesuffix("simple/") + "metrics").body.decode()
+    counted = (
+        f'tuf_pypi_proxy_verification_failures_total{{kind="{kind_name}",mirror="{setup.bad.url}"}}'
+    )
+    assert f"{counted} 1.0" in metrics, metrics
 
 
 @pytest.mark.parametrize(

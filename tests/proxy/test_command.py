@@ -81,16 +81,25 @@ def test_bad_root_is_one_line_and_exit_1(tmp_path: Path, mirror: MirrorServer) -
     assert "Traceback" not in result.stderr
 
 
-def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path) -> None:
+@pytest.mark.parametrize("other", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "any"])
+def test_port_in_use(tmp_path: Path, mirror: MirrorServer, root_file: Path, other: str) -> None:
+    """Another program on the port (on loopback, or on every address): a clear error,
+    and nothing is sent to it."""
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind((other, 0))
         taken.listen()
         port = taken.getsockname()[1]
         args = ["proxy", "--mirror", mirror.url, "--root", str(root_file)]
         args += ["--cache", str(tmp_path / "cache"), "--port", str(port)]
         result = CliRunner().invoke(main, args)
+        taken.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            taken.accept()  # the proxy never connected to it
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert f"Another program is listening on port {port}" in result.output
+    assert "--port 0 picks a free one" in result.output
 
 
 def test_verbose_log_escapes_control_characters(
@@ -111,3 +120,25 @@ def test_verbose_log_escapes_control_characters(
     assert "GET /x\\x1b]0;pwned\\x07\\x1b[2J HTTP/1.1" in text
     assert "GET /x\\x0dFORGED HTTP/1.1" in text
     assert not any(c in text for c in "\r\x1b\x07")
+
+
+def test_mirrors_and_root_from_a_configuration_file(
+    mirror: MirrorServer, root_file: Path, tmp_path: Path
+) -> None:
+    """``tuf-pypi proxy --config FILE``: no --mirror or --root needed, and it says where
+    they came from."""
+    config = tmp_path / "tuf-pypi.toml"
+    config.write_text(f'mirrors = ["{mirror.url}"]\nroot = "{root_file}"\n')
+    command = [sys.executable, "-m", "tuf_pypi.cli", "proxy", "--config", str(config)]
+    command += ["--cache", str(tmp_path / "cache"), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/simple/")
+        assert request(f"{url}demo-core/", headers={"Accept": PIP_ACCEPT}).status == 200
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert f"tuf-pypi proxy: mirrors from {config}" in stderr
+    assert f"tuf-pypi proxy: pinned root {root_file} from {config}" in stderr

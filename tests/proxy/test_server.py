@@ -213,7 +213,10 @@ def test_tampered_file_is_refused_with_the_reason(base_index: Index, tmp_path: P
             assert answer.body.decode().strip() == answer.reason
             assert b"\0" not in answer.body
             metrics = request(proxy.url.removesuffix("simple/") + "metrics").body.decode()
-            assert 'tuf_pypi_proxy_verification_failures_total{kind="tampered"} 1' in metrics
+            refused = (
+                f'tuf_pypi_proxy_verification_failures_total{{kind="tampered",mirror="{bad.url}"}}'
+            )
+            assert f"{refused} 1" in metrics
             assert 'tuf_pypi_proxy_requests_total{route="file",status="424"} 1' in metrics
     finally:
         bad.stop()
@@ -264,7 +267,10 @@ def test_a_failed_refresh_is_one_event(base_index: Index, tmp_path: Path) -> Non
             assert answers[0].reason.startswith("TUF verification failed: refreshing")
             metrics = request(proxy.url.removesuffix("simple/") + "metrics").body.decode()
             assert 'tuf_pypi_proxy_refreshes_total{result="failed"} 1' in metrics
-            assert 'tuf_pypi_proxy_verification_failures_total{kind="tampered"} 1' in metrics
+            refused = (
+                f'tuf_pypi_proxy_verification_failures_total{{kind="tampered",mirror="{bad.url}"}}'
+            )
+            assert f"{refused} 1" in metrics
             assert 'tuf_pypi_proxy_requests_total{route="page",status="424"} 3' in metrics
     finally:
         bad.stop()

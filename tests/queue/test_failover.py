@@ -42,10 +42,11 @@ class Publishers:
         self.processes: dict[int, subprocess.Popen] = {}
         self.ports: dict[int, int] = {}
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> int:
         port = _free_port()
         log = open(self.logs / f"publisher-{len(self.processes)}.log", "wb")  # noqa: SIM115
         args = f"--batch-size 20 --batch-wait 0.05 --poll 0.1 --metrics-port {port}".split()
+        args += extra
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "tuf_pypi.cli", "publisher", "--db", self.url),
@@ -58,6 +59,11 @@ class Publishers:
         )
         self.processes[process.pid] = process
         self.ports[process.pid] = port
+        return process.pid
+
+    def log(self, pid: int) -> str:
+        index = list(self.processes).index(pid)
+        return (self.logs / f"publisher-{index}.log").read_text(errors="replace")
 
     def leader(self, db) -> int | None:
         match = _PID.search(db.leader() or "")
@@ -109,6 +115,16 @@ def _write(url: str, updates: int, projects: int, done: threading.Event) -> None
     done.set()
 
 
+def _drain(writer: threading.Thread, done: threading.Event, db, logs: Path) -> None:
+    """Wait for the writer to finish and the publishers to empty the queue."""
+    writer.join(60)
+    assert done.is_set()
+    deadline = time.monotonic() + 60
+    while db.pending().depth:
+        assert time.monotonic() < deadline, f"queue not drained; logs in {logs}"
+        time.sleep(0.05)
+
+
 def test_kill_9_of_the_active_publisher_loses_nothing(make_repo, pg_url, tmp_path) -> None:
     signed = make_repo()
     publishers = Publishers(signed, pg_url, tmp_path)
@@ -133,12 +149,7 @@ def test_kill_9_of_the_active_publisher_loses_nothing(make_repo, pg_url, tmp_pat
             publishers.start()  # the operator's replacement
             leader = publishers.wait_for_leader(db, other_than=leader)
             takeovers.append(time.monotonic() - killed)
-        writer.join(60)
-        assert done.is_set()
-        deadline = time.monotonic() + 60
-        while db.pending().depth:
-            assert time.monotonic() < deadline, f"queue not drained; logs in {tmp_path}"
-            time.sleep(0.05)
+        _drain(writer, done, db, tmp_path)
 
         active = publishers.scrape(leader)
         assert _metric(active, "tuf_pypi_publisher_active") == 1
@@ -189,3 +200,84 @@ def test_load_script_small_scale(pg_url, tmp_path) -> None:
     assert summary["verify_ok"] and not summary["pages_not_matching"]
     assert summary["killed_publisher"]["after_published"] < 800
     assert summary["takeover_seconds"] is not None
+
+
+def _manifest(repo: Path) -> dict[str, bytes]:
+    """Every versioned metadata file and page copy: name -> bytes."""
+    files = {}
+    for path in (repo / "tuf").iterdir():
+        if path.name not in ("timestamp.json", "root.json"):
+            files[str(path.relative_to(repo))] = path.read_bytes()
+    for path in (repo / "simple").glob("*/*.index.*"):
+        files[str(path.relative_to(repo))] = path.read_bytes()
+    return files
+
+
+def _timestamp_version(repo: Path) -> int:
+    return json.loads((repo / "tuf" / "timestamp.json").read_bytes())["signed"]["version"]
+
+
+def test_leader_paused_past_its_lease_cannot_change_its_successors_files(
+    make_repo, pg_url, tmp_path
+) -> None:
+    """SIGSTOP the active publisher past its lease; a standby takes over and publishes;
+    SIGCONT the old one mid-batch. Its fence stops it at its next write: nothing
+    the successor wrote changes, the timestamp never goes back, nothing is lost."""
+    signed = make_repo()
+    publishers = Publishers(signed, pg_url, tmp_path)
+    db = open_queue(pg_url)
+    db.ensure_schema()
+    lease = ("--lease", "1.5")
+    try:
+        # Separate state directories: on separate hosts a paused publisher's local
+        # lock (held mid-batch) would not stand in the successor's way either.
+        first = publishers.start(*lease, "--state-dir", str(tmp_path / "state-1"))
+        assert publishers.wait_for_leader(db) == first
+        publishers.start(*lease, "--state-dir", str(tmp_path / "state-2"))
+        done = threading.Event()
+        writer = threading.Thread(target=_write, args=(pg_url, 400, 25, done))
+        writer.start()
+        while db.stats().published < 60:
+            time.sleep(0.01)
+        os.kill(first, signal.SIGSTOP)  # most likely mid-batch: it is always busy
+        paused = time.monotonic()
+        successor = publishers.wait_for_leader(db, other_than=first)
+        took_over = time.monotonic() - paused
+        published = db.stats().published
+        while db.stats().published < published + 40:  # the successor publishes
+            time.sleep(0.01)
+        before = _manifest(signed.repo)
+        version = _timestamp_version(signed.repo)
+        os.kill(first, signal.SIGCONT)
+        seen = [version]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # watch the timestamp while it wakes up
+            seen.append(_timestamp_version(signed.repo))
+            time.sleep(0.002)
+        after = _manifest(signed.repo)
+        _drain(writer, done, db, tmp_path)
+        assert publishers.leader(db) == successor
+    finally:
+        codes = publishers.stop()
+        records = db.records(0, 10_000)
+        db.close()
+
+    assert took_over < 10, took_over
+    assert seen == sorted(seen), "the timestamp went back"
+    changed = [name for name, data in before.items() if after.get(name) != data]
+    assert not changed, f"files of the successor changed: {changed}"
+    old_log = publishers.log(first)
+    # Resumed, it found its session ended (at a fence check or its next poll).
+    woke = ("lost the publisher lock", "stepped down", "server closed the connection")
+    assert any(message in old_log for message in woke), old_log
+    assert all(code == 0 for code in codes.values()), codes
+    assert len(records) == 400 and all(r.timestamp_version is not None for r in records)
+    expected = queue_load.expected_pages(records)
+    signed_now = queue_load.signed_pages(signed.repo)
+    assert {p: signed_now.get(p) for p in expected} == expected
+    verify = subprocess.run(
+        [sys.executable, "-m", "tuf_pypi.cli", "verify", "--repo", str(signed.repo)],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tuf_pypi.repository import LockBusyError, RepositoryStorage, load_view, verify_repository
-from tuf_pypi.repository.storage import TEMP_PREFIX, publisher_lock
+from tuf_pypi.repository.storage import TEMP_PREFIX, WriteKind, publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
 
 from .conftest import SignedRepo
@@ -22,17 +22,19 @@ class Crash(BaseException):
 class CrashingStorage(RepositoryStorage):
     """Dies at write number ``crash_at``; ``torn`` leaves a half-written temp file."""
 
+    every_write_here = True  # the hook must see each write, so no forked writer
+
     def __init__(self, root: Path, crash_at: int, torn: bool = False) -> None:
         super().__init__(root)
         self.crash_at = crash_at
         self.torn = torn
 
-    def write_atomic(self, path: Path, data: bytes) -> None:
+    def before_write(self, kind: WriteKind, path: str) -> None:
         if self.writes == self.crash_at:
             if self.torn:
-                (path.parent / f"{TEMP_PREFIX}{path.name}.999").write_bytes(data[: len(data) // 2])
-            raise Crash(f"crash before writing {path.name}")
-        super().write_atomic(path, data)
+                torn = Path(path)
+                (torn.parent / f"{TEMP_PREFIX}{torn.name}.999").write_bytes(b"torn")
+            raise Crash(f"crash before writing {path} ({kind.value})")
 
 
 def _pending_change(signed: SignedRepo) -> None:
@@ -79,9 +81,10 @@ def test_timestamp_is_the_last_write(make_repo) -> None:
     order: list[str] = []
 
     class Recording(RepositoryStorage):
-        def write_atomic(self, path: Path, data: bytes) -> None:
-            order.append(path.name)
-            super().write_atomic(path, data)
+        every_write_here = True
+
+        def before_write(self, kind: WriteKind, path: str) -> None:
+            order.append(Path(path).name)
 
     signed.publisher(storage=Recording(signed.repo)).publish()
     kinds = [

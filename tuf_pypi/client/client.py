@@ -10,7 +10,7 @@ the next, and nothing unverified ever reaches the caller or the cache.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +24,7 @@ from .cache import CacheDir
 from .errors import InvalidPageError, NotListedError, SetupError
 from .fetcher import BoundedFetcher
 from .files import ExpectedFile, fetch_file
+from .health import MirrorHealth, Refusal
 from .limits import Limits
 from .mirrors import Mirror, file_urls
 from .updater import MirroredUpdater
@@ -71,6 +72,10 @@ class Client:
     ``via`` is sent as the ``Via`` header of every request (a proxy names itself, to
     recognise its own requests).
 
+    ``health`` records every mirror's failures, also those another mirror made up for
+    (:attr:`refusals`), and remembers mirrors that are down; share one between the
+    Clients of a long-running process. By default each Client has its own.
+
     Thread-safe. Use as a context manager, or call :meth:`close`, to release
     connections.
     """
@@ -84,6 +89,7 @@ class Client:
         limits: Limits | None = None,
         user_agent: str | None = None,
         via: str | None = None,
+        health: MirrorHealth | None = None,
     ) -> None:
         if isinstance(mirrors, str):
             raise TypeError("mirrors must be a sequence of URLs, not one string")
@@ -94,6 +100,7 @@ class Client:
         self.limits = limits or Limits()
         self.cache = CacheDir(cache_dir)
         self.cache.create()
+        self.health = health or MirrorHealth([mirror.url for mirror in self.mirrors])
         self._fetcher = BoundedFetcher(self.limits, user_agent, via=via)
         self._updater = MirroredUpdater(
             self.cache.metadata_dir,
@@ -102,6 +109,7 @@ class Client:
             self.limits.updater_config(),
             bootstrap=bootstrap,
             lock=self.cache.locked,
+            health=self.health,
         )
 
     def __enter__(self) -> Client:
@@ -119,9 +127,20 @@ class Client:
         """Release pooled connections (the client stays usable)."""
         self._fetcher.close()
 
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Every failure of a mirror so far (see :class:`MirrorHealth`), oldest first."""
+        return self.health.refusals
+
     def refresh(self) -> None:
         """Refresh the TUF metadata now rather than on first use (at most once)."""
         self._updater.refresh()
+
+    def preload(self, target_paths: Iterable[str]) -> None:
+        """Look these page targets up now, loading the metadata (bins) that lists them,
+        so later :meth:`page` calls need no metadata download (:mod:`.prefetch`)."""
+        for target_path in target_paths:
+            self._updater.lookup(target_path)
 
     def page(self, project: str, form: str | None = None) -> VerifiedPage:
         """The verified page of ``project`` (any spelling; it is normalized).
@@ -189,7 +208,9 @@ class Client:
         max_bytes: int,
     ) -> Path:
         urls = file_urls(page.url, expected.url, self.mirrors)
-        return fetch_file(self._fetcher, expected, urls, Path(dest_dir), max_bytes)
+        return fetch_file(
+            self._fetcher, expected, urls, Path(dest_dir), max_bytes, health=self.health
+        )
 
 
 def _form_file(form: str) -> str:

@@ -106,9 +106,17 @@ class MirrorError(ClientError):
 
 
 class UnavailableError(MirrorError):
-    """Connection refused, DNS, TLS or an HTTP error status: no data to judge."""
+    """Connection refused, DNS, TLS or an HTTP error status: no data to judge.
+
+    ``http_status`` is the status of an HTTP error answer (None for the others): a 404
+    means the mirror lacks one file, a 5xx that it is down (see :mod:`.health`).
+    """
 
     kind = "unavailable"
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
 
 
 class TooLargeError(MirrorError):
@@ -222,6 +230,8 @@ def from_tuf(exc: Exception, phase: Phase, what: str) -> MirrorError:
         return TooLargeError(message)
     if isinstance(exc, tuf_errors.SlowRetrievalError):
         return TooSlowError(message)
+    if isinstance(exc, tuf_errors.DownloadHTTPError):
+        return UnavailableError(message, exc.status_code)
     if isinstance(exc, tuf_errors.DownloadError):
         return UnavailableError(message)
     if isinstance(exc, tuf_errors.BadVersionNumberError):

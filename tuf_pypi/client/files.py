@@ -26,9 +26,7 @@ from tuf.api.exceptions import DownloadError
 
 from ..pages import FileLink
 from .errors import (
-    AllMirrorsFailedError,
     MirrorError,
-    MirrorFailure,
     NoHashError,
     NotListedError,
     SetupError,
@@ -37,6 +35,7 @@ from .errors import (
     from_tuf,
 )
 from .fetcher import BoundedFetcher
+from .health import MirrorHealth
 
 __all__ = ["ExpectedFile", "fetch_file", "is_verified_copy"]
 
@@ -102,12 +101,14 @@ def fetch_file(
     urls: Sequence[str],
     dest_dir: Path,
     max_bytes: int,
+    health: MirrorHealth | None = None,
 ) -> Path:
     """Download ``expected`` into ``dest_dir`` from the first of ``urls`` that verifies.
 
     An existing verified copy is kept without downloading. ``max_bytes`` bounds a
     file whose page gives no size. Raises :class:`AllMirrorsFailedError` with each
-    URL's failure when none verifies.
+    URL's failure when none verifies. ``health`` records every URL's failure (even
+    when a later one verifies) and tries URLs of mirrors that are down last.
     """
     dest = dest_dir / expected.filename
     if is_verified_copy(dest, expected):
@@ -116,14 +117,16 @@ def fetch_file(
         dest_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SetupError(f"cannot create {dest_dir}: {exc}") from exc
-    failures: list[MirrorFailure] = []
-    for url in urls:
+    attempt = (health or MirrorHealth()).attempt(f"downloading {expected.filename}", urls)
+    for url in attempt:
         try:
             _download(fetcher, url, expected, dest, max_bytes)
-            return dest
         except MirrorError as exc:
-            failures.append(MirrorFailure(url, exc))
-    raise AllMirrorsFailedError(f"downloading {expected.filename}", failures)
+            attempt.failed(url, exc)
+            continue
+        attempt.succeeded(url)
+        return dest
+    raise attempt.error()
 
 
 def _download(

@@ -41,7 +41,8 @@ from tuf.api.exceptions import DownloadError, LengthOrHashMismatchError, Reposit
 from tuf.api.metadata import TargetFile
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
-from .errors import AllMirrorsFailedError, MirrorFailure, Phase, SetupError, from_tuf
+from .errors import AllMirrorsFailedError, MirrorError, Phase, SetupError, from_tuf
+from .health import MirrorHealth
 from .mirrors import Mirror
 
 __all__ = ["MirroredUpdater"]
@@ -82,7 +83,9 @@ class MirroredUpdater:
     corrupt cached root is replaced rather than trusted, and newer cached roots are
     only used after they verify against it. ``None`` trusts ``metadata_dir/root.json``
     instead (the TUF conformance protocol's ``init`` stores the root there).
-    ``lock`` guards the metadata directory against other processes.
+    ``lock`` guards the metadata directory against other processes. ``health`` records
+    every mirror's failures (even when another mirror then succeeds) and orders the
+    mirrors to try (see :mod:`.health`).
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class MirroredUpdater:
         *,
         bootstrap: bytes | None,
         lock: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+        health: MirrorHealth | None = None,
     ) -> None:
         if not mirrors:
             raise SetupError("no mirror given")
@@ -107,6 +111,7 @@ class MirroredUpdater:
         self._updater: Updater | None = None
         self._view: Mirror | None = None
         self._refresh_error: AllMirrorsFailedError | None = None
+        self.health = health or MirrorHealth([mirror.url for mirror in self.mirrors])
 
     @property
     def view_mirror(self) -> Mirror:
@@ -116,9 +121,10 @@ class MirroredUpdater:
         return self._view
 
     def lookup_order(self) -> list[Mirror]:
-        """The mirror that gave the view first, then the others in the order given."""
+        """The mirror that gave the view first, then the others in the order given;
+        mirrors that are down or hung after all of them (:meth:`MirrorHealth.order`)."""
         view = self.view_mirror
-        return [view, *(mirror for mirror in self.mirrors if mirror != view)]
+        return self.health.order([view, *(m for m in self.mirrors if m != view)], _url)
 
     def refresh(self) -> None:
         """Run the TUF refresh once, on the first mirror where it succeeds.
@@ -131,33 +137,37 @@ class MirroredUpdater:
                 return
             if self._refresh_error is not None:
                 raise self._refresh_error
-            failures: list[MirrorFailure] = []
-            for mirror in self.mirrors:
+            attempt = self.health.attempt("refreshing TUF metadata", self.mirrors, _url)
+            for mirror in attempt:
                 with self._locked():
                     updater = self._new_updater(mirror)
                     try:
                         updater.refresh()
                     except _TUF_ERRORS as exc:
-                        failures.append(self._failure(mirror, exc, "refresh", "metadata"))
+                        attempt.failed(mirror, self._error(exc, "refresh", "metadata"))
                         continue
+                attempt.succeeded(mirror)
                 self._updater, self._view = updater, mirror
                 return
-            self._refresh_error = AllMirrorsFailedError("refreshing TUF metadata", failures)
+            self._refresh_error = attempt.error()
             raise self._refresh_error
 
     def lookup(self, target_path: str) -> TargetFile | None:
         """The signed target at ``target_path``, or None if the view does not list it."""
         updater = self._refreshed()
         view = self.view_mirror
-        failures: list[MirrorFailure] = []
         with self._thread_lock:
-            for mirror in self.lookup_order():
+            attempt = self.health.attempt(f"looking up {target_path}", self.lookup_order(), _url)
+            for mirror in attempt:
                 try:
                     with self._locked(), self._router.routed(view, mirror):
-                        return updater.get_targetinfo(target_path)
+                        found = updater.get_targetinfo(target_path)
                 except _TUF_ERRORS as exc:
-                    failures.append(self._failure(mirror, exc, "lookup", target_path))
-        raise AllMirrorsFailedError(f"looking up {target_path}", failures)
+                    attempt.failed(mirror, self._error(exc, "lookup", target_path))
+                    continue
+                attempt.succeeded(mirror)
+                return found
+        raise attempt.error()
 
     def fetch_target(self, target: TargetFile, dest: Path) -> tuple[bytes, Mirror | None]:
         """The verified bytes of ``target``, kept at ``dest``; and who served them.
@@ -172,22 +182,23 @@ class MirroredUpdater:
         cached = _verified_copy(dest, target)
         if cached is not None:
             return cached, None
-        failures: list[MirrorFailure] = []
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        for mirror in self.lookup_order():
+        attempt = self.health.attempt(f"downloading {target.path}", self.lookup_order(), _url)
+        for mirror in attempt:
             try:
                 updater.download_target(target, str(tmp), mirror.targets_url)
                 data = tmp.read_bytes()
                 os.replace(tmp, dest)
+                attempt.succeeded(mirror)
                 return data, mirror
             except _TUF_ERRORS as exc:
-                failures.append(self._failure(mirror, exc, "download", target.path))
+                attempt.failed(mirror, self._error(exc, "download", target.path))
             except OSError as exc:
                 raise SetupError(f"cannot write {dest}: {exc}") from exc
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
-        raise AllMirrorsFailedError(f"downloading {target.path}", failures)
+        raise attempt.error()
 
     # -- internals -------------------------------------------------------------------
 
@@ -217,9 +228,13 @@ class MirroredUpdater:
             raise SetupError(f"the trusted root is not valid TUF root metadata: {exc}") from exc
 
     @staticmethod
-    def _failure(mirror: Mirror, exc: Exception, phase: Phase, path: str) -> MirrorFailure:
+    def _error(exc: Exception, phase: Phase, path: str) -> MirrorError:
         verb = {"refresh": "refreshing", "lookup": "looking up", "download": "downloading"}[phase]
-        return MirrorFailure(mirror.url, from_tuf(exc, phase, f"{verb} {path}"))
+        return from_tuf(exc, phase, f"{verb} {path}")
+
+
+def _url(mirror: Mirror) -> str:
+    return mirror.url
 
 
 def _verified_copy(path: Path, target: TargetFile) -> bytes | None:

@@ -23,6 +23,17 @@ from typing import Any, TypeVar
 import click
 
 from .. import layout
+from ..client.config import (
+    CONFIG_ENV,
+    DEFAULT_TIMEOUT,
+    Settings,
+    config_files,
+    load_config,
+    parse_size,
+    resolve,
+)
+from ..client.errors import SetupError
+from ..client.health import DEFAULT_BUDGET
 from ..config import KEYS_DIR_ENV, RepositoryConfig, repository_config
 from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..pages import PageError
@@ -116,22 +127,74 @@ EXPECTED_ERRORS: list[type[Exception]] = [
     ValueError,
 ]
 
-#: Client-side options shared by ``download`` and ``proxy``.
+#: Client-side options shared by ``download``, ``proxy`` and ``run``; mirrors and root
+#: may come from the configuration file instead (see :func:`client_settings`).
 mirrors_option = click.option(
     "--mirror",
     "mirrors",
     metavar="URL",
     multiple=True,
-    required=True,
     help="Base URL of an untrusted copy of the index (serving tuf/, simple/, packages/). "
-    "Repeat for failover; tried in the order given.",
+    "Repeat for failover; tried in the order given. Default: mirrors from the "
+    "configuration file.",
 )
 pinned_root_option = click.option(
     "--root",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="The pinned trusted root.json. Trust starts here, never from the network.",
+    help="The pinned trusted root.json. Trust starts here, never from the network. "
+    "Default: root from the configuration file.",
 )
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="Read only this configuration file. Default: the nearest tuf-pypi.toml, then "
+    "~/.config/tuf-pypi/tuf-pypi.toml, then /etc/tuf-pypi/tuf-pypi.toml. "
+    f"[env {CONFIG_ENV}]",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait to connect to a mirror, and between reads, before trying the "
+    f"next. [default: {DEFAULT_TIMEOUT:g}, or timeout from the configuration file]",
+)
+
+
+def read_root(path: Path) -> bytes:
+    """The pinned root's bytes (checked by the client: see ``Client``)."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SetupError(f"cannot read the pinned root {path}: {exc}") from exc
+
+
+def client_settings(
+    mirrors: tuple[str, ...],
+    root: Path | None,
+    config_file: Path | None,
+    *,
+    say: str | None = None,
+    **options: Any,
+) -> Settings:
+    """The options, completed from the configuration files (docs/proxy.md); with ``say``
+    (a prefix), tells on stderr which file the mirrors and the root came from."""
+    settings = resolve(mirrors, root, load_config(config_files(config_file)), **options)
+    if say is not None:
+        for note in settings.notes:
+            click.echo(f"{say} {note}", err=True)
+    return settings
+
+
+def cache_option(what: str) -> Callable[[F], F]:
+    """``--cache DIR`` of the client commands; ``what`` says what the directory holds."""
+    return click.option(
+        "--cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="TUF_PYPI_CACHE",
+        help=f"{what} Default: ~/.cache/tuf-pypi/<hash of the root> (private to the user). "
+        "[env TUF_PYPI_CACHE]",
+    )
 
 
 link_copies_option = click.option(
@@ -244,3 +307,33 @@ def open_publisher(
     if not quiet:
         publisher.on_lock_wait = lock_wait_line
     return publisher
+
+
+class Size(click.ParamType):
+    """``500MB``, ``2GiB``, ``1.5G`` or a number of bytes (see ``client.config.parse_size``)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = Size()
+
+cache_max_size_option = click.option(
+    "--cache-max-size",
+    type=SIZE,
+    help="Bound the cached files and pages (e.g. 2GiB): the least recently used files "
+    "are deleted first, then page copies; the trusted metadata never is. Default: no bound.",
+)
+
+total_timeout_option = click.option(
+    "--total-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds one request may spend across mirrors: once over, no further mirror is "
+    "tried (the one in progress is bounded by --timeout). Mirrors that are down or hung "
+    f"are remembered and tried last for a while. [default: {DEFAULT_BUDGET:g}]",
+)

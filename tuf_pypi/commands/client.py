@@ -9,17 +9,23 @@ import click
 from packaging.version import InvalidVersion, Version
 
 from .. import layout
-from ..client import Client, ClientError, Limits, VerifiedPage
+from ..client import AllMirrorsFailedError, Client, ClientError, Limits, VerifiedPage
 from ..client.cache import default_cache_dir
+from ..client.health import MirrorHealth, Refusal
 from ..pages import FileLink
 from ._common import (
     EXIT_FAILED,
     EXPECTED_ERRORS,
+    cache_option,
+    client_settings,
+    config_option,
     echo_json,
     fail_cleanly,
     json_option,
     mirrors_option,
     pinned_root_option,
+    read_root,
+    timeout_option,
 )
 
 __all__ = ["COMMANDS", "release_of"]
@@ -87,13 +93,8 @@ def _versions(page: VerifiedPage) -> str:
 @click.command()
 @mirrors_option
 @pinned_root_option
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CACHE",
-    help="Trusted metadata cache (shareable between processes). "
-    "Default: ~/.cache/tuf-pypi/<hash of the root>. [env TUF_PYPI_CACHE]",
-)
+@config_option
+@cache_option("Trusted metadata cache (shareable between processes).")
 @click.option(
     "-d",
     "--dest",
@@ -103,23 +104,18 @@ def _versions(page: VerifiedPage) -> str:
     help="Directory the verified files are written to.",
 )
 @click.option("--filename", metavar="FILE", help="Download only this file of the project's page.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait to connect, and between reads, before trying the next mirror.",
-)
+@timeout_option
 @json_option
 @click.argument("requirement")
 @fail_cleanly
 def download(
     mirrors: tuple[str, ...],
-    root: Path,
+    root: Path | None,
+    config_file: Path | None,
     cache: Path | None,
     dest: Path,
     filename: str | None,
-    timeout: float,
+    timeout: float | None,
     as_json: bool,
     requirement: str,
 ) -> None:
@@ -127,15 +123,18 @@ def download(
 
     The project's page is verified through TUF from --root; each file must match
     the sha256 (and size) the verified page gives. With --filename, REQUIREMENT
-    may be just NAME. Failures on one mirror move on to the next. Exits 0 only
+    may be just NAME. Failures on one mirror move on to the next; each one is
+    still reported (a WARNING line on stderr for a refused answer; "refused" in
+    --json), even when another mirror then served the right bytes. Exits 0 only
     when every file was verified; 1 otherwise, with one line per failure.
     """
     name, version = _parse_requirement(requirement, filename)
-    root_bytes = root.read_bytes()
-    limits = Limits(connect_timeout=timeout, read_timeout=timeout)
-    with Client(
-        mirrors, root_bytes, cache or default_cache_dir(root_bytes), limits=limits
-    ) as client:
+    settings = client_settings(mirrors, root, config_file, cache=cache, timeout=timeout)
+    root_bytes = read_root(settings.root)
+    limits = Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout)
+    health = MirrorHealth(settings.mirrors, budget=settings.total_timeout)
+    cache_dir = settings.cache or default_cache_dir(root_bytes)
+    with Client(settings.mirrors, root_bytes, cache_dir, limits=limits, health=health) as client:
         page = client.page(name)
         links = _select(page, version, filename)
         if not links:
@@ -145,10 +144,12 @@ def download(
             )
         done: list[dict[str, object]] = []
         failed: list[dict[str, object]] = []
+        errors: list[ClientError] = []
         for link in links:
             try:
                 path = client.download(page, link, dest)
             except ClientError as exc:
+                errors.append(exc)
                 failed.append({"filename": link.filename, "error": str(exc), "kind": exc.kind})
                 if not as_json:  # the message names the file
                     click.echo(f"error: {exc}", err=True)
@@ -156,10 +157,27 @@ def download(
             done.append({"filename": link.filename, "path": str(path), "sha256": link.sha256})
             if not as_json:
                 click.echo(f"verified {path}")
+        refusals = client.refusals
+    refused = [refusal.as_dict() for refusal in refusals]
+    if not as_json:
+        _warn_hidden(refusals, errors)
     if as_json:
-        echo_json({"ok": not failed, "downloaded": done, "failed": failed})
+        echo_json({"ok": not failed, "downloaded": done, "failed": failed, "refused": refused})
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def _warn_hidden(refusals: list[Refusal], errors: list[ClientError]) -> None:
+    """A warning line for each refused answer that failover hid (the errors show theirs)."""
+    shown = {
+        id(error)
+        for exc in errors
+        if isinstance(exc, AllMirrorsFailedError)
+        for error in exc.errors
+    }
+    for refusal in refusals:
+        if refusal.attack and id(refusal.error) not in shown:
+            click.echo(f"warning: refused {refusal}", err=True)
 
 
 COMMANDS = [download]

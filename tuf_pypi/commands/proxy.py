@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -12,10 +14,25 @@ from types import FrameType
 
 import click
 
-from ..client import Limits
+from ..client import ClientError, Limits
 from ..client.cache import default_cache_dir
+from ..client.health import MirrorHealth
+from ..client.prefetch import preload_bins
+from ..metrics import Registry
 from ..proxy import DEFAULT_MAX_CONNECTIONS, ProxyServer
-from ._common import DURATION, fail_cleanly, mirrors_option, pinned_root_option
+from ._common import (
+    DURATION,
+    cache_max_size_option,
+    cache_option,
+    client_settings,
+    config_option,
+    fail_cleanly,
+    mirrors_option,
+    pinned_root_option,
+    read_root,
+    timeout_option,
+    total_timeout_option,
+)
 
 __all__ = ["COMMANDS"]
 
@@ -25,6 +42,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @click.command()
 @mirrors_option
 @pinned_root_option
+@config_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -38,13 +56,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     show_default=True,
     help="Port to listen on; 0 picks a free one (the URL is printed).",
 )
-@click.option(
-    "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="TUF_PYPI_CACHE",
-    help="Trusted metadata and verified files (shareable with 'tuf-pypi download'). "
-    "Default: ~/.cache/tuf-pypi/<hash of the root>. [env TUF_PYPI_CACHE]",
-)
+@cache_option("Trusted metadata and verified files (shareable with 'tuf-pypi download').")
 @click.option(
     "--refresh-interval",
     type=DURATION,
@@ -53,13 +65,9 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
     help="How long one verified view of the index is served before the TUF metadata "
     "is refreshed (on the next request after it).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait to connect to a mirror, and between reads, before trying the next.",
-)
+@timeout_option
+@total_timeout_option
+@cache_max_size_option
 @click.option(
     "--max-connections",
     type=click.IntRange(min=1),
@@ -86,12 +94,15 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @fail_cleanly
 def proxy(
     mirrors: tuple[str, ...],
-    root: Path,
+    root: Path | None,
+    config_file: Path | None,
     host: str,
     port: int,
     cache: Path | None,
     refresh_interval: timedelta,
-    timeout: float,
+    timeout: float | None,
+    total_timeout: float | None,
+    cache_max_size: int | None,
     max_connections: int,
     allowed_hosts: tuple[str, ...],
     verbose: bool,
@@ -120,28 +131,68 @@ def proxy(
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    root_bytes = root.read_bytes()
+    settings = client_settings(
+        mirrors,
+        root,
+        config_file,
+        say="tuf-pypi proxy:",
+        cache=cache,
+        timeout=timeout,
+        total_timeout=total_timeout,
+        cache_max_size=cache_max_size,
+    )
+    root_bytes = read_root(settings.root)
+    registry = Registry()
     try:
         server = ProxyServer(
-            mirrors,
+            settings.mirrors,
             root_bytes,
-            cache or default_cache_dir(root_bytes),
+            settings.cache or default_cache_dir(root_bytes),
             host=host,
             port=port,
             refresh_interval=interval,
-            limits=Limits(connect_timeout=timeout, read_timeout=timeout),
+            limits=Limits(connect_timeout=settings.timeout, read_timeout=settings.timeout),
             max_connections=max_connections,
             allowed_hosts=allowed_hosts,
+            cache_max_size=settings.cache_max_size,
+            registry=registry,
+            health=MirrorHealth(settings.mirrors, registry=registry, budget=settings.total_timeout),
         )
     except OSError as exc:  # the address is in use, or not ours
         message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        if exc.errno == errno.EADDRINUSE:
+            message += (
+                f". Another program is listening on port {port} (nothing was sent to it): "
+                "stop it, or choose another port with --port (--port 0 picks a free one "
+                "and prints the URL)"
+            )
         raise click.ClickException(message) from None
     click.echo(f"Serving the verified index at {server.url}")
     click.echo(f"  pip install --index-url {server.url} PACKAGE")
     click.echo("Ctrl-C or SIGTERM stops it.")
     sys.stdout.flush()
+    warm_up(server)
     _serve_until_signalled(server)
     click.echo("Stopped.", err=True)
+
+
+def warm_up(server: ProxyServer) -> threading.Thread:
+    """Refresh the TUF metadata now, in the background, instead of on the first request.
+
+    The installer's first page then does not wait for the refresh (timestamp, snapshot,
+    targets) nor, on an index of few bins, for its bin (:mod:`..client.prefetch`): it
+    overlaps with the installer's own start-up (uv and pip spend 0.1 to 0.5 s before
+    their first request). A failure is logged and counted as any refresh is, and
+    requests retry it as usual.
+    """
+
+    def refresh() -> None:
+        with contextlib.suppress(ClientError):
+            preload_bins(server.view().client)
+
+    thread = threading.Thread(target=refresh, name="proxy-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _serve_until_signalled(server: ProxyServer) -> None:

@@ -117,6 +117,13 @@ def _open_online_key(keys: KeyDirectory, repo: Path) -> None:
     help="The active publisher re-signs online roles that expire within this window "
     "(checked every 5 minutes), so no 'tuf-pypi refresh' cron job is needed.",
 )
+@_seconds(
+    "--lease",
+    30.0,
+    "A standby takes over from an active publisher that has not talked to the "
+    "database for this long (paused, stuck): it ends that publisher's session, "
+    "whose next write is then refused.",
+)
 @click.option(
     "--metrics-port",
     type=click.IntRange(0, 65535),
@@ -143,6 +150,7 @@ def publisher(
     poll: float,
     keep: timedelta,
     refresh_within: timedelta,
+    lease: float,
     metrics_port: int | None,
     metrics_host: str,
     link_copies: bool,
@@ -174,6 +182,7 @@ def publisher(
         poll=poll,
         keep=keep.total_seconds(),
         refresh_within=refresh_within.total_seconds(),
+        lease=lease,
     )
     metrics = PublisherMetrics()
     daemon = QueueDaemon(

@@ -17,6 +17,9 @@ write. The cache directory itself must be private to the proxy's user
 (:meth:`.cache.CacheDir.create` refuses one that is not).
 
 Concurrent requests for one file wait for one download instead of starting their own.
+With a :class:`~.cache.CacheBound`, every file served counts as used, and the
+least recently used ones are deleted when the cache outgrows its bound (a deleted
+file is simply downloaded and verified again when asked for).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..client.client import Client, VerifiedPage
+from .cache import CacheBound
 from .pages import OfferedFile
 
 __all__ = ["VerifiedFile", "VerifiedFiles"]
@@ -60,8 +64,9 @@ class _Stamp:
 class VerifiedFiles:
     """Verified distribution and ``.metadata`` files under ``directory``. Thread-safe."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], bound: CacheBound | None = None) -> None:
         self.directory = Path(directory)
+        self.bound = bound
         self._lock = threading.Lock()
         self._verified: dict[Path, _Stamp] = {}
         self._downloads: dict[Path, threading.Lock] = {}
@@ -77,7 +82,7 @@ class VerifiedFiles:
         path = dest_dir / offered.filename
         known = self._known(path)
         if known is not None:
-            return VerifiedFile(path, sha256, known.size)
+            return self._used(VerifiedFile(path, sha256, known.size))
         with self._download_lock(path):
             known = self._known(path)  # another request may have just verified it
             if known is None:
@@ -88,7 +93,12 @@ class VerifiedFiles:
                 known = _Stamp.of(path)
                 with self._lock:
                     self._verified[path] = known
-            return VerifiedFile(path, sha256, known.size)
+        return self._used(VerifiedFile(path, sha256, known.size))
+
+    def _used(self, file: VerifiedFile) -> VerifiedFile:
+        if self.bound is not None:
+            self.bound.used(file.path, file.size)
+        return file
 
     def _known(self, path: Path) -> _Stamp | None:
         """The stamp of ``path`` if it verified in this process and has not changed."""

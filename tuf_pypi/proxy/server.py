@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .. import __version__
-from ..client.cache import check_private
+from ..client.cache import CacheDir, check_private
 from ..client.client import Client, VerifiedPage
 from ..client.errors import (
     AllMirrorsFailedError,
@@ -67,9 +67,11 @@ from ..client.errors import (
     NotListedError,
     SetupError,
 )
+from ..client.health import MirrorHealth
 from ..client.limits import Limits
 from ..metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ..metrics import Registry
+from .cache import CacheBound
 from .files import VerifiedFiles
 from .negotiation import REPRESENTATIONS, Representation, negotiate
 from .pages import (
@@ -203,20 +205,17 @@ class ProxyApp:
             "Requests answered, by route and status.",
             ["route", "status"],
         )
-        self._refused = self.registry.counter(
-            "tuf_pypi_proxy_verification_failures_total",
-            "Data refused because it failed verification, by kind of attack it looks like.",
-            ["kind"],
-        )
         self._refreshes = self.registry.counter(
             "tuf_pypi_proxy_refreshes_total", "TUF metadata refreshes, by result.", ["result"]
         )
 
     def refreshed(self, failure: ClientError | None) -> None:
-        """Told of every refresh (see :class:`ViewRotation`): count it, log a failure."""
+        """Told of every refresh (see :class:`ViewRotation`): count it, log a failure.
+
+        Each mirror's failure was logged and counted as it happened (:mod:`.health`).
+        """
         self._refreshes.inc(result="ok" if failure is None else "failed")
         if failure is not None:
-            self._count_refused(failure)
             _log.warning("refresh failed: %s", printable(describe_failure(failure)[1]))
 
     def respond(self, target: str, headers: Headers) -> Response:
@@ -376,22 +375,16 @@ class ProxyApp:
         *,
         counted: bool = False,
     ) -> Response:
-        """The error answer for ``exc``; counted and logged unless ``counted`` already.
+        """The error answer for ``exc``; logged unless ``counted`` already.
 
         A failed refresh is answered for every request until the next try, but it was
-        one event: :meth:`refreshed` counted and logged it.
+        one event: :meth:`refreshed` logged it. Each mirror's failure was logged and
+        counted where it happened (:mod:`.health`), even if another mirror then succeeded.
         """
         status, line = describe_failure(exc)
         if status != 404 and not counted:
-            self._count_refused(exc)
             _log.warning("refused %s: %s", printable(what), printable(line))
         return _error(status, line, extra)
-
-    def _count_refused(self, exc: ClientError) -> None:
-        errors = exc.errors if isinstance(exc, AllMirrorsFailedError) else (exc,)
-        for error in errors:
-            if error.attack:
-                self._refused.inc(kind=error.kind)
 
 
 def _renderer(project: str, representation: Representation) -> Callable[[VerifiedPage], bytes]:
@@ -503,7 +496,10 @@ class ProxyServer(ThreadingHTTPServer):
     of :class:`Client`; the cache also keeps verified files under ``proxy/files/``.
     A configuration the client refuses (bad root, mirror URL, unwritable cache) raises
     :class:`SetupError` here, before anything is served. Metadata is refreshed on the
-    first request, then every ``refresh_interval`` seconds.
+    first request, then every ``refresh_interval`` seconds. ``health`` (one per server
+    by default, with its metrics in ``registry``) outlives the per-refresh clients, so a
+    mirror found down stays remembered, and :attr:`health` lists every refused answer.
+    ``cache_max_size`` (bytes) bounds the cached files and pages (:mod:`.cache`).
 
     Run :meth:`serve_forever` (and :meth:`shutdown` from another thread), or
     :meth:`start` for a background thread; :meth:`close` drains and releases it.
@@ -531,6 +527,8 @@ class ProxyServer(ThreadingHTTPServer):
         registry: Registry | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         allowed_hosts: Sequence[str] = (),
+        health: MirrorHealth | None = None,
+        cache_max_size: int | None = None,
     ) -> None:
         if max_connections < 1:
             raise SetupError(f"max_connections must be at least 1, not {max_connections}")
@@ -540,6 +538,8 @@ class ProxyServer(ThreadingHTTPServer):
         self.root = root if isinstance(root, bytes) else _read_root(root)
         self.cache_dir = Path(cache_dir)
         self.limits = limits
+        self.registry = registry or Registry()
+        self.health = health or MirrorHealth(self.mirrors, registry=self.registry)
         first = [self._open_client()]  # checks the configuration now
         files_dir = self.cache_dir / "proxy" / "files"
         for directory in (files_dir.parent, files_dir):
@@ -553,10 +553,14 @@ class ProxyServer(ThreadingHTTPServer):
             refresh_interval,
             on_refresh=lambda failure: self.app.refreshed(failure),
         )
+        bound = None
+        if cache_max_size is not None:
+            pages_dir = CacheDir(self.cache_dir).pages_dir
+            bound = CacheBound(files_dir, pages_dir, cache_max_size, registry=self.registry)
         self.app = ProxyApp(
             views,
-            VerifiedFiles(files_dir),
-            registry,
+            VerifiedFiles(files_dir, bound),
+            self.registry,
             allowed_hosts=allowed_hosts,
             via=self.via,
         )
@@ -678,6 +682,7 @@ class ProxyServer(ThreadingHTTPServer):
             limits=self.limits,
             user_agent=f"tuf-pypi-proxy/{__version__}",
             via=self.via,
+            health=self.health,
         )
 
     def __enter__(self) -> ProxyServer:

@@ -107,6 +107,14 @@ class BatchPlan:
     def projects(self) -> list[str]:
         return [change.project for change in self.changes]
 
+    def pages(self) -> dict[str, bytes | None]:
+        """``{target path: new bytes, or None to remove}``: ``Publisher.publish_pages``'s input."""
+        return {
+            layout.page_target(change.project, form): data
+            for change in self.changes
+            for form, data in change.pages.items()
+        }
+
 
 def plan_batch(entries: Iterable[QueueEntry], latest_published: Mapping[str, int]) -> BatchPlan:
     """Fold ``entries`` (any order) into the last state of each project, by entry id.

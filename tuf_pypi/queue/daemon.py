@@ -4,28 +4,30 @@ Each batch goes through the same steps, in this order:
 
 1. read the oldest pending entries (:meth:`QueueDatabase.claim`) and fold them into
    the final state of each project they touch (:func:`plan_batch`);
-2. write those pages to ``simple/<project>/index.*`` (or remove them, for deletions),
-   each atomically;
-3. ``Publisher.publish(projects=...)``: page copies, bins, one snapshot, one timestamp;
-4. mark the entries published, recording the timestamp version (one transaction).
+2. ``Publisher.publish_pages``, the one batch path (``scripts/bench`` measures the
+   same call): the pages are parsed, written to ``simple/<project>/index.*`` (or
+   removed) with their copies, made durable, and signed: bins, one snapshot, one
+   timestamp;
+3. mark the entries published, recording the timestamp version (one transaction).
 
-Why a crash anywhere is harmless: until step 4 commits, the entries stay pending, and
+Why a crash anywhere is harmless: until step 3 commits, the entries stay pending, and
 the next active publisher starts again from step 1 with the same entries (and maybe
-newer ones behind them). Step 2 then writes the bytes that are already there, and
-step 3 finds every page already signed with that hash and writes nothing (a publish
-with no change writes no metadata), or signs the newer state. Nothing is published
-twice with different content and nothing is lost; DESIGN §5.2 covers a crash inside
-step 3. The timestamp version recorded is the one that covers the entries either way.
+newer ones behind them). Step 2 then writes the bytes that are already there and
+finds every page already signed with that hash (a publish with no change writes no
+metadata), or signs the newer state. Nothing is published twice with different
+content and nothing is lost; DESIGN §5.2 covers a crash inside step 2. The
+timestamp version recorded is the one that covers the entries either way.
 
-Only the holder of the publisher lock runs batches. Before writing metadata the
-storage asks the database whether this process still holds it (:class:`FencedStorage`),
-so a publisher cut off from the database stops before it can race its successor.
+Only the holder of the publisher lock runs batches. Before every write to the
+served tree the storage asks the database whether this process still holds it
+(:class:`FencedStorage`), so a publisher cut off from the database, or paused past
+its lease and replaced, stops at its next write; see :class:`FencedStorage` for
+what covers the instant between a check and a write.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .. import layout
 from ..keys import KeyFileError
-from ..localfs import write_atomic
 from ..repository import (
     Publisher,
     RepositoryStorage,
@@ -43,10 +43,10 @@ from ..repository import (
     load_view,
     repository_status,
 )
+from ..repository.storage import WriteKind
 from .batching import (
     BatchLimits,
     PendingSummary,
-    ProjectChange,
     QueueEntry,
     percentile,
     plan_batch,
@@ -72,30 +72,43 @@ class PublisherBusy(QueueError):
 
 
 class FencedStorage(RepositoryStorage):
-    """Repository storage that checks the publisher lock before writing metadata.
+    """Repository storage that checks the publisher lock before every write.
 
-    The check costs a round trip to the database, so it runs before every snapshot
-    and timestamp (what makes a publish visible) and at most every ``interval``
-    seconds for other metadata files. Page writes are left alone: they go through
-    ``write_atomic``, which the publisher batches when it is not overridden.
+    Every write to the served tree passes :meth:`before_write` (pages, copies,
+    bins, offline role files, snapshot, timestamp, deletions), in this process:
+    forked workers write nothing (``every_write_here``). The check is a round trip
+    to the database, so it runs before the first write of each kind in a row, before
+    every snapshot and timestamp, and otherwise at most every ``interval`` seconds.
+
+    A check and the write after it cannot be one atomic step on a file system, so
+    the writes themselves are made safe against a publisher deposed in between:
+    versioned files are create-only (a successor's ``N.bin-XXXX.json`` is never
+    replaced; the deposed one gets ``VersionTaken``), and ``timestamp.json`` is
+    swapped only if it still holds the bytes this publish started from (else it is
+    put back: ``ConcurrentWriter``). Pages written by a deposed publisher in that
+    instant hold bytes an upload enqueued, which the successor re-applies from the
+    queue at their newest version.
     """
+
+    every_write_here = True
 
     def __init__(self, root: Path, check: Callable[[], None], interval: float = 0.25) -> None:
         super().__init__(root)
         self.check = check
         self.interval = interval
         self._checked = -float("inf")
+        self._last_kind: WriteKind | None = None
 
-    def write_metadata(self, filename: str, data: bytes) -> None:
+    def before_write(self, kind: WriteKind, path: str) -> None:
         now = time.monotonic()
         if (
-            filename == layout.metadata_filename("timestamp")
-            or ".snapshot." in filename
+            kind in (WriteKind.SNAPSHOT, WriteKind.TIMESTAMP)
+            or kind is not self._last_kind
             or now - self._checked >= self.interval
         ):
             self.check()
-            self._checked = now
-        super().write_metadata(filename, data)
+            self._checked = time.monotonic()
+        self._last_kind = kind
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,9 @@ class DaemonSettings:
     refresh_within: float | None = 12 * 3600.0
     #: Longest wait between retries after a failure.
     max_backoff: float = 30.0
+    #: A standby takes over from an active publisher silent for this long (see
+    #: ``database.py``); it must be well above ``poll`` and the fence interval.
+    lease: float | None = 30.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,7 @@ class QueueDaemon:
     def _connection(self) -> QueueDatabase:
         if self._queue is None:
             queue = self.connect()
+            queue.lease = self.settings.lease
             try:
                 queue.ensure_schema()
             except BaseException:
@@ -204,29 +221,12 @@ class QueueDaemon:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _apply(self, change: ProjectChange) -> None:
-        """Write (or remove) a project's pages under ``simple/``.
-
-        Each file is replaced atomically but not fsynced one by one: until the batch is
-        settled a lost write is simply redone, and the whole batch is synced once
-        before settling (see :meth:`publish_batch`). Signed copies are the
-        publisher's, written with its own durability before any bin names them.
-        """
-        directory = self.storage.simple_dir / change.project
-        for form, data in change.pages.items():
-            if data is None:
-                (directory / form).unlink(missing_ok=True)
-            else:
-                write_atomic(directory / form, data, durable=False)  # one os.sync() below
-
     def publish_batch(self, queue: QueueDatabase, entries: list[QueueEntry]) -> BatchResult:
         """Apply, sign and settle ``entries`` (see the module docstring for the order)."""
         started = time.monotonic()
         plan = plan_batch(entries, queue.latest_published([e.project for e in entries]))
         queue.check_leadership()
-        for change in plan.changes:
-            self._apply(change)
-        report = self.publisher.publish(plan.projects) if plan.changes else None
+        report = self.publisher.publish_pages(plan.pages()) if plan.changes else None
         if report is not None:
             for skipped in report.skipped:
                 _log.error("not signed: %s: %s", skipped.source, skipped.reason)
@@ -235,7 +235,7 @@ class QueueDaemon:
             self.metrics.last_publish.set(time.time())
         else:
             version, wrote = load_view(self.storage).timestamp.signed.version, False
-        os.sync()  # the pages written above survive a power cut once settled
+        # publish_pages made the pages durable (its barrier) before returning.
         lags = queue.settle(plan.applied, plan.superseded, version)
         result = BatchResult(
             entries=len(entries),

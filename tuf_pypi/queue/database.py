@@ -10,8 +10,14 @@ them, which changes nothing that is already signed (see ``daemon.py``).
 Exactly one publisher is active at a time. In PostgreSQL that is whoever holds a
 session-level advisory lock: the server releases it the moment that session ends
 (process killed, host gone once TCP keepalives give up), so a standby on another host
-takes over within seconds, with no lease to tune. In SQLite it is an flock on a file
-beside the database, released by the kernel when the process dies.
+takes over within seconds. A publisher that is alive but stuck (paused, swapping,
+a stopped VM) keeps its session, so the lock also has a *lease*
+(:attr:`QueueDatabase.lease`): the active publisher talks to the server at least
+every few seconds (each poll, each fence check), and a standby that finds the
+holder's session silent for longer than the lease ends that session
+(``pg_terminate_backend``) and takes the lock. The deposed publisher's next fence
+check then fails, before its next write. In SQLite it is an flock on a file beside
+the database, released by the kernel when the process dies.
 
 Nothing else here knows about TUF: the daemon decides what a batch means.
 """
@@ -434,6 +440,10 @@ class QueueDatabase(ABC):
     def leader(self) -> str | None:
         """Who holds the lock (host and pid), or None."""
 
+    #: Seconds of silence after which a standby may end the active publisher's
+    #: session and take over (PostgreSQL; None: only when the session ends).
+    lease: float | None = None
+
     @property
     def leading(self) -> bool:
         return self._leading
@@ -633,8 +643,38 @@ class _Postgres(QueueDatabase):
             return True
         with self._lock, self._errors():
             (got,) = self._run("SELECT pg_try_advisory_lock(%s, %s)", self._lock_key)[0]
+            if not got and self.lease is not None and self._end_silent_holder():
+                (got,) = self._run("SELECT pg_try_advisory_lock(%s, %s)", self._lock_key)[0]
         self._leading = bool(got)
         return self._leading
+
+    def _end_silent_holder(self) -> bool:
+        """End the lock holder's session if it has been silent longer than the lease.
+
+        Silent: not running a statement, and its last statement ended more than
+        ``lease`` seconds ago by the server's clock. True if a session was ended
+        (its lock is then free, or about to be).
+        """
+        sql = (
+            "SELECT pg_terminate_backend(a.pid) FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 2 "
+            "AND a.pid <> pg_backend_pid() AND a.state <> 'active' "
+            "AND a.state_change < clock_timestamp() - %s * interval '1 second'"
+        )
+        ended = self._run(sql, (*self._lock_key, self.lease))
+        if not any(row[0] for row in ended):
+            return False
+        for _ in range(50):  # the lock is released when the backend has exited
+            (held,) = self._run(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = %s AND objid = %s AND objsubid = 2",
+                self._lock_key,
+            )[0]
+            if not held:
+                break
+            time.sleep(0.02)
+        return True
 
     def check_leadership(self) -> None:
         # A session-level advisory lock lasts as long as the session: if this

@@ -106,7 +106,7 @@ def sign(md: Metadata, signers: list[Signer]) -> Metadata:
 def initial_metadata(
     keys: InitialKeys, number_of_bins: int, now: datetime, expiry: Expiry = DEFAULT_EXPIRY
 ) -> dict[str, Metadata]:
-    """Version 1 of every role, unsigned, keyed by role name.
+    """Version 1 of every role, unsigned, keyed by role name (all bins share one object).
 
     targets delegates everything under ``simple/*/*`` to ``bins`` (non-terminating,
     leaving room for PEP 480 delegations placed before it); ``bins`` delegates to
@@ -144,8 +144,11 @@ def initial_metadata(
         "targets": Metadata(targets),
         layout.BINS_ROLE: Metadata(bins),
     }
+    # Every bin starts as the very same document (version 1, no targets, one
+    # expiry): one object, so it is signed and serialized once for all 2^k bins.
+    empty = new_bin(1, now, expiry)
     for name in succinct.get_roles():
-        roles[name] = new_bin(1, now, expiry)
+        roles[name] = empty
     return roles
 
 

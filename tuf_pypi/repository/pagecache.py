@@ -29,18 +29,17 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence, Set
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .. import layout, pages
-from .bulk import fast_write
+from ..localfs import replace_file
+from .changeset import Absent, Observed, StatKey
 from .scan import Page, Skipped, read_page
-from .storage import RepositoryStorage
+from .storage import RepositoryStorage, WorkerWrites
 
-__all__ = ["CachedPage", "PageCache", "ScannedPage", "link_copy", "scan_projects"]
+__all__ = ["CachedPage", "CopyWriter", "PageCache", "link_copy", "scan_projects"]
 
 _VERSION = "tuf-pypi-page-cache 1"
-#: (size, mtime_ns, ctime_ns, inode)
-StatKey = tuple[int, int, int, int]
 
 
 class CachedPage(NamedTuple):
@@ -55,23 +54,25 @@ class CachedPage(NamedTuple):
     unverifiable: int
 
 
-class ScannedPage(NamedTuple):
-    """A page eligible for signing, as the full scan saw it (no bytes kept).
+class CopyWriter(Protocol):
+    """Writes page copies: the storage itself in this process, or a forked worker's
+    :class:`~tuf_pypi.repository.storage.WorkerWrites`."""
 
-    ``bin`` is the hash bin of ``path``, computed by the worker that scanned it,
-    so the publishing process does not hash 1.5 million paths itself.
-    """
+    link: bool
 
-    path: str
-    bin: str
-    sha256: str
-    length: int
-    unverifiable: int
-    key: StatKey | None
-    copy_written: bool
-    #: The page file was edited in place since the last scan (same inode, other
-    #: stat): with linked copies, its previously signed copy changed with it.
-    edited_in_place: bool = False
+    def write_copy(self, path: str, data: bytes) -> None: ...
+
+
+class _StorageCopies:
+    """Copies written through the storage (its hook sees each one)."""
+
+    def __init__(self, storage: RepositoryStorage, link: bool) -> None:
+        self.storage, self.link = storage, link
+
+    def write_copy(self, path: str, data: bytes) -> None:
+        from .storage import WriteKind
+
+        self.storage.put(WriteKind.COPY, path, data)
 
 
 #: Builds a NamedTuple from a tuple without its generated Python ``__new__``
@@ -107,7 +108,7 @@ class PageCache:
             self.entries = {}
         return self
 
-    def save(self, scanned: Sequence[ScannedPage]) -> None:
+    def save(self, scanned: Sequence[Observed]) -> None:
         """Replace the cache file with what a full scan saw (pages read with a stable key).
 
         Written straight from the scan results, without building the entries
@@ -121,18 +122,17 @@ class PageCache:
         ]
         self.file.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
-            fast_write(str(self.file), "".join(lines).encode())
+            # Not durable: a cache lost in a power cut only costs a re-hash.
+            replace_file(self.file, "".join(lines).encode(), durable=False)
 
 
 def _key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-# Set in the parent before forking workers, so they inherit it without pickling.
-_WORKER: dict[str, object] = {}
-
 #: Open a page without following a symlink, blocking on a FIFO or taking a terminal.
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 def _copy_present(copy: str, length: int) -> bool:
@@ -147,109 +147,132 @@ def _too_large(target: str) -> Skipped:
     return Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
 
 
-def _scan_one(
-    storage: RepositoryStorage,
-    project: str,
-    cache: dict[str, CachedPage],
-    write,
-    bin_of: Callable[[str], str],
-    link: bool = False,
-    symlinked: Set[str] = frozenset(),
-) -> list[ScannedPage | Skipped | tuple[str, str]]:
-    """Both forms of one project; ``(project, form)`` for an absent page.
+class _Scan(NamedTuple):
+    """What every scan of one batch of projects shares (given to workers explicitly)."""
 
-    A page the stat cache knows costs one ``lstat`` and one ``stat`` of its copy;
-    any other is opened straight away (``O_NOFOLLOW``; ``fstat`` tells whether it
-    is a regular file). No directory listing: at PyPI scale a ``listdir`` per
-    project costs more than everything else a cached page needs.
+    root: str
+    cache: dict[str, CachedPage]
+    bin_of: Callable[[str], str]
+    symlinked: Set[str]
+
+
+def _scan_one(
+    scan: _Scan, simple_fd: int, project: str, writes: CopyWriter
+) -> list[Observed | Skipped | Absent]:
+    """Both forms of one project.
+
+    A page the stat cache knows costs one ``lstat`` and one ``stat`` of its copy
+    (a swapped-in symlink changes the key, so it is read again). Any other page
+    is opened beneath the ``simple/`` descriptor, the project directory and the
+    page each with ``O_NOFOLLOW`` (``fstat`` tells whether it is a regular file):
+    no name is looked up twice, so a symlink swapped in between a check and the
+    open cannot get another file read (issue 18, item 3). No directory listing:
+    at PyPI scale a ``listdir`` per project costs more than a cached page needs.
     """
-    project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
-    slow = project in symlinked
-    out: list[ScannedPage | Skipped | tuple[str, str]] = []
-    for form in layout.PAGE_FORMS:
-        target = f"{layout.SIMPLE_DIR}/{project}/{form}"
-        page_path = f"{project_dir}/{form}"
-        hit = cache.get(target)
-        edited = False
-        if hit is not None or slow:  # else no lstat: the open below tells as much
-            try:
-                st = None if slow else os.lstat(page_path)
-            except FileNotFoundError:
-                out.append((project, form))
-                continue
-            except OSError:
-                st = None
-            if st is None or not stat.S_ISREG(st.st_mode):
-                out.append(_scan_carefully(storage, project, form, write, bin_of))
-                continue
-            if st.st_size > pages.MAX_PAGE_BYTES:
-                out.append(_too_large(target))
-                continue
-            key = _key(st)
-            # Same inode, other size or times, and another name (a linked copy):
-            # written in place, not replaced, and the copy changed with it. (A
-            # replaced page's old inode lives on as its copy, so the number cannot
-            # have been reused meanwhile.)
-            edited = hit is not None and hit.key[3] == key[3] and hit.key != key and st.st_nlink > 1
-            if hit is not None and hit.key == key:
-                copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
-                if _copy_present(copy, key[0]):
-                    out.append(
-                        ScannedPage(
-                            target, bin_of(target), hit.sha256, key[0], hit.unverifiable, key, False
-                        )
-                    )
+    root, cache, bin_of = scan.root, scan.cache, scan.bin_of
+    project_dir = f"{root}/{layout.SIMPLE_DIR}/{project}"
+    slow = project in scan.symlinked
+    out: list[Observed | Skipped | Absent] = []
+    project_fd: int | None = None
+    try:
+        for form in layout.PAGE_FORMS:
+            target = f"{layout.SIMPLE_DIR}/{project}/{form}"
+            page_path = f"{project_dir}/{form}"
+            hit = cache.get(target)
+            edited = False
+            if hit is not None or slow:  # else no lstat: the open below tells as much
+                try:
+                    st = None if slow else os.lstat(page_path)
+                except FileNotFoundError:
+                    out.append(Absent(target))
                     continue
-        try:
-            fd = os.open(page_path, _OPEN_FLAGS)
+                except OSError:
+                    st = None
+                if st is None or not stat.S_ISREG(st.st_mode):
+                    out.append(_scan_carefully(root, project, form, writes, bin_of))
+                    continue
+                if st.st_size > pages.MAX_PAGE_BYTES:
+                    out.append(_too_large(target))
+                    continue
+                key = _key(st)
+                # Same inode, other size or times, and another name (a linked copy):
+                # written in place, not replaced, and the copy changed with it. (A
+                # replaced page's old inode lives on as its copy, so the number cannot
+                # have been reused meanwhile.)
+                edited = (
+                    hit is not None and hit.key[3] == key[3] and hit.key != key and st.st_nlink > 1
+                )
+                if hit is not None and hit.key == key:
+                    copy = f"{project_dir}/{layout.consistent_name(form, hit.sha256)}"
+                    if _copy_present(copy, key[0]):
+                        out.append(
+                            Observed(
+                                target, bin_of(target), hit.sha256, key[0], hit.unverifiable, key
+                            )
+                        )
+                        continue
+            try:
+                if project_fd is None:
+                    project_fd = os.open(project, _DIR_FLAGS, dir_fd=simple_fd)
+                fd = os.open(form, _OPEN_FLAGS, dir_fd=project_fd)
+            except FileNotFoundError:
+                out.append(Absent(target))
+                continue
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):  # a symlink: the careful path
+                    out.append(_scan_carefully(root, project, form, writes, bin_of))
+                else:
+                    out.append(Skipped(target, f"cannot be read ({e.strerror})"))
+                continue
             try:
                 opened = os.fstat(fd)
-                data = _read_all(fd, opened.st_size) if stat.S_ISREG(opened.st_mode) else None
+                if not stat.S_ISREG(opened.st_mode):
+                    out.append(_scan_carefully(root, project, form, writes, bin_of))
+                    continue
+                data = _read_all(fd, opened.st_size)
+                out.append(
+                    _observe(
+                        target, project_dir, form, data, opened, hit, edited, fd, writes, bin_of
+                    )
+                )
             finally:
                 os.close(fd)
-        except FileNotFoundError:
-            out.append((project, form))
-            continue
-        except OSError as e:
-            if e.errno == errno.ELOOP:  # a symlink (O_NOFOLLOW): the careful path
-                out.append(_scan_carefully(storage, project, form, write, bin_of))
-            else:
-                out.append(Skipped(target, f"cannot be read ({e.strerror})"))
-            continue
-        if data is None:
-            out.append(_scan_carefully(storage, project, form, write, bin_of))
-            continue
-        if len(data) > pages.MAX_PAGE_BYTES:
-            out.append(_too_large(target))
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if hit is not None and hit.sha256 == digest and hit.key[0] == len(data):
-            unverifiable = hit.unverifiable  # same bytes as when parsed: no need to parse
-        else:
-            try:
-                unverifiable = pages.check_page(data, form, target)
-            except pages.PageError as e:
-                out.append(Skipped(target, e.reason))
-                continue
-        page = Page(project, form, data, digest, unverifiable)
-        key = _key(opened) if len(data) == opened.st_size else None
-        # A page edited in place would change a linked copy again: its copy gets
-        # bytes of its own from now on.
-        link_to = opened if link and not edited else None
-        scanned = _finish(page, bin_of(target), key, project_dir, write, link_to)
-        out.append(scanned._replace(edited_in_place=True) if edited else scanned)
+    finally:
+        if project_fd is not None:
+            os.close(project_fd)
     return out
 
 
-def _scan_carefully(storage: RepositoryStorage, project: str, form: str, write, bin_of):
+def _observe(target, project_dir, form, data, opened, hit, edited, fd, writes, bin_of):
+    """Hash and (unless the same bytes were parsed before) check one page read."""
+    if len(data) > pages.MAX_PAGE_BYTES:
+        return _too_large(target)
+    digest = hashlib.sha256(data).hexdigest()
+    if hit is not None and hit.sha256 == digest and hit.key[0] == len(data):
+        unverifiable = hit.unverifiable  # same bytes as when parsed: no need to parse
+    else:
+        try:
+            unverifiable = pages.check_page(data, form, target)
+        except pages.PageError as e:
+            return Skipped(target, e.reason)
+    page = Page(project_dir.rpartition("/")[2], form, data, digest, unverifiable)
+    key = _key(opened) if len(data) == opened.st_size else None
+    # A page edited in place would change a linked copy again: its copy gets
+    # bytes of its own from now on.
+    link_to = (opened, fd) if writes.link and not edited else None
+    scanned = _finish(page, bin_of(target), key, project_dir, writes, link_to)
+    return scanned._replace(edited_in_place=True) if edited else scanned
+
+
+def _scan_carefully(root: str, project: str, form: str, writes: CopyWriter, bin_of):
     """Symlinks and odd files: the careful path, which checks where they lead."""
-    page = read_page(storage, project, form)
+    page = read_page(Path(root), project, form)
     if page is None:
-        return (project, form)
+        return Absent(layout.page_target(project, form))
     if isinstance(page, Skipped):
         return page
-    project_dir = f"{storage.root}/{layout.SIMPLE_DIR}/{project}"
-    return _finish(page, bin_of(page.path), None, project_dir, write, None)
+    project_dir = f"{root}/{layout.SIMPLE_DIR}/{project}"
+    return _finish(page, bin_of(page.path), None, project_dir, writes, None)
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:
@@ -276,29 +299,48 @@ def _finish(
     bin_name: str,
     key: StatKey | None,
     project_dir: str,
-    write,
-    read_from: os.stat_result | None,
-) -> ScannedPage:
-    """The scanned page, after making sure its consistent copy is there.
+    writes: CopyWriter,
+    link_to: tuple[os.stat_result, int] | None,
+) -> Observed:
+    """The observed page, after making sure its consistent copy is there.
 
-    With ``read_from`` (the ``fstat`` of the page file that was read) the copy is
-    first tried as a hard link to that very file (:func:`link_copy`): one system
-    call, which also finds out whether the copy exists already. Linking changes
-    the file's ctime, so the stat key is taken again.
+    With ``link_to`` (the ``fstat`` and descriptor of the page file that was read)
+    the copy is first tried as a hard link to that very file (:func:`link_copy`):
+    one system call, which also finds out whether the copy exists already.
+    Linking changes the file's ctime, so the stat key is taken again; and the
+    linked file is read once more through the descriptor: if it no longer holds
+    the bytes that were hashed (edited in place between the read and the link,
+    issue 18 item 12), the link is undone, the copy gets the hashed bytes of its
+    own and the page is left out of the stat cache, so the next publish re-hashes
+    it instead of signing the old digest again.
     """
     copy = f"{project_dir}/{layout.consistent_name(page.form, page.sha256)}"
     written = True
-    if read_from is not None and (
-        linked := link_copy(f"{project_dir}/{page.form}", copy, read_from)
+    if link_to is not None and (
+        linked := link_copy(f"{project_dir}/{page.form}", copy, link_to[0])
     ):
-        key = _key(linked) if key is not None else None
+        if _bytes_at(link_to[1], page.length) == page.data and (
+            linked.st_size,
+            linked.st_mtime_ns,
+        ) == (link_to[0].st_size, link_to[0].st_mtime_ns):
+            key = _key(linked) if key is not None else None
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(copy)
+            writes.write_copy(copy, page.data)
+            key = None
     elif _copy_present(copy, page.length):
         written = False
     else:
-        write(copy, page.data)
-    return ScannedPage(
-        page.path, bin_name, page.sha256, page.length, page.unverifiable, key, written
-    )
+        writes.write_copy(copy, page.data)
+    return Observed(page.path, bin_name, page.sha256, page.length, page.unverifiable, key, written)
+
+
+def _bytes_at(fd: int, length: int) -> bytes:
+    try:
+        return os.pread(fd, length + 1, 0)
+    except OSError:
+        return b""
 
 
 def link_copy(page_path: str, copy: str, read_from: os.stat_result) -> os.stat_result | None:
@@ -308,7 +350,8 @@ def link_copy(page_path: str, copy: str, read_from: os.stat_result) -> os.stat_r
     file system, a file system without hard links, a stale file at ``copy``), or
     the page was replaced between reading and linking, so the link would name
     other bytes (the stray link is removed). A hard link costs no inode, no data
-    and no rename: on ext4 about a twentieth of writing a copy.
+    and no rename: on ext4 about a twentieth of writing a copy. Create-only by
+    nature: ``link`` never replaces an existing name.
     """
     try:
         os.link(page_path, copy, follow_symlinks=False)
@@ -322,18 +365,39 @@ def link_copy(page_path: str, copy: str, read_from: os.stat_result) -> os.stat_r
     return st
 
 
-def _worker(chunk: Sequence[str]) -> list:
-    storage = _WORKER["storage"]
-    cache = _WORKER["cache"]
-    link = bool(_WORKER["link"])
-    symlinked = _WORKER["symlinked"]
-    bin_of = _WORKER["bin_of"]
-    results = []
-    for project in chunk:
-        results.extend(
-            _scan_one(storage, project, cache, fast_write, bin_of, link, symlinked)  # type: ignore[arg-type]
-        )
-    return results
+#: The scan a forked worker was started with (set by the pool initializer in the
+#: child only, from the argument the parent passed it).
+_INHERITED: list[_Scan] = []
+
+
+def _inherit(scan: _Scan) -> None:
+    _INHERITED[:] = [scan]
+
+
+def _worker(job: tuple[WorkerWrites, Sequence[str]]) -> tuple[list, int]:
+    """Scan a chunk of projects in a forked worker: results, and copies written."""
+    writes, chunk = job
+    scan = _INHERITED[0]
+    counting = _Counting(writes)
+    simple_fd = os.open(f"{scan.root}/{layout.SIMPLE_DIR}", _DIR_FLAGS)
+    try:
+        results = []
+        for project in chunk:
+            results.extend(_scan_one(scan, simple_fd, project, counting))
+    finally:
+        os.close(simple_fd)
+    return results, counting.count
+
+
+class _Counting:
+    """A worker's copy writer that counts what it wrote (the parent's barrier needs it)."""
+
+    def __init__(self, writes: WorkerWrites) -> None:
+        self.writes, self.link, self.count = writes, writes.link, 0
+
+    def write_copy(self, path: str, data: bytes) -> None:
+        self.writes.write_copy(path, data)
+        self.count += 1
 
 
 def scan_projects(
@@ -341,39 +405,50 @@ def scan_projects(
     projects: Sequence[str],
     cache: dict[str, CachedPage],
     *,
-    write,
     bin_of: Callable[[str], str],
     processes: int = 1,
     chunk_size: int = 256,
     progress=None,
     link: bool = False,
     symlinked: Set[str] = frozenset(),
-) -> Iterator[ScannedPage | Skipped | tuple[str, str]]:
-    """Scan projects (in ``processes`` forked workers when > 1), writing missing copies.
+) -> Iterator[Observed | Skipped | Absent]:
+    """Scan projects, making every missing ``<sha256>.<form>`` copy.
 
-    ``write(path, data)`` writes a page copy in this process; forked workers always
-    use :func:`fast_write`, so the caller must sync the file system afterwards.
-    ``bin_of(path)`` gives each scanned page its bin. With ``link``, a missing
-    copy is a hard link to the page file instead, where possible
-    (:func:`link_copy`). ``symlinked`` names the project directories that are
-    symlinks (their pages take the careful path).
+    In this process copies go through the storage (its hook sees each). Forked
+    workers (``processes`` > 1, and only if the storage allows it:
+    :meth:`RepositoryStorage.worker_writes`) write copies themselves, create-only
+    and not durable, and the count is handed to the storage for its barrier.
+    ``bin_of(path)`` gives each scanned page its bin. With ``link``, a missing copy
+    is a hard link to the page file instead, where possible (:func:`link_copy`).
+    ``symlinked`` names the project directories that are symlinks (their pages
+    take the careful path).
     """
-    if processes <= 1 or len(projects) < 4 * chunk_size:
-        for done, project in enumerate(projects, 1):
-            yield from _scan_one(storage, project, cache, write, bin_of, link, symlinked)
-            if progress:
-                progress(done, len(projects))
-        return
-    _WORKER.update(storage=storage, cache=cache, link=link, symlinked=symlinked, bin_of=bin_of)
-    chunks = [projects[i : i + chunk_size] for i in range(0, len(projects), chunk_size)]
-    ctx = multiprocessing.get_context("fork")
-    done = 0
-    try:
-        with ctx.Pool(processes) as pool:
-            for chunk, results in zip(chunks, pool.imap(_worker, chunks), strict=True):
-                yield from results
-                done += len(chunk)
+    scan = _Scan(str(storage.root), cache, bin_of, symlinked)
+    worker_writes = storage.worker_writes(link)
+    if worker_writes is None or processes <= 1 or len(projects) < 4 * chunk_size:
+        writes = _StorageCopies(storage, link)
+        try:
+            simple_fd = os.open(f"{scan.root}/{layout.SIMPLE_DIR}", _DIR_FLAGS)
+        except FileNotFoundError:
+            return
+        try:
+            for done, project in enumerate(projects, 1):
+                yield from _scan_one(scan, simple_fd, project, writes)
                 if progress:
                     progress(done, len(projects))
-    finally:
-        _WORKER.clear()
+        finally:
+            os.close(simple_fd)
+        return
+    chunks = [projects[i : i + chunk_size] for i in range(0, len(projects), chunk_size)]
+    done = 0
+    # The scan (with the stat cache: 1.5 million entries) reaches the workers
+    # through fork, as the initializer's argument; only chunks of names are pickled.
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(processes, initializer=_inherit, initargs=(scan,)) as pool:
+        jobs = [(worker_writes, chunk) for chunk in chunks]
+        for chunk, (results, written) in zip(chunks, pool.imap(_worker, jobs), strict=True):
+            storage.written_by_workers(written)
+            yield from results
+            done += len(chunk)
+            if progress:
+                progress(done, len(projects))

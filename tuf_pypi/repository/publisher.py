@@ -15,9 +15,8 @@ import gc
 import hashlib
 import multiprocessing
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,15 +24,14 @@ from securesystemslib.signer import Key, Signer
 
 from .. import layout, pages
 from ..keys import KeyDirectory
-from ..localfs import replace_with_link
 from . import canonical
 from . import metadata as md_builder
-from .bulk import fast_write, instrumented, sync_filesystem, write_many
+from .changeset import Absent, ChangeSet, Observed, classify
 from .metadata import DEFAULT_EXPIRY, Expiry
-from .pagecache import PageCache, ScannedPage, scan_projects
+from .pagecache import PageCache, scan_projects
 from .scan import Page, Skipped, project_dirs, read_project
 from .state import PublishedState, load_state, parse_expires
-from .storage import RepositoryStorage, StorageError, publisher_lock
+from .storage import RepositoryStorage, StorageError, VersionTaken, WriteKind, publisher_lock
 
 __all__ = ["Clock", "PublishReport", "Publisher", "RefreshReport", "utcnow"]
 
@@ -47,18 +45,10 @@ def utcnow() -> datetime:
 
 
 @dataclass
-class PublishReport:
-    """What one publish did, for the CLI summary and for tests."""
+class PublishReport(ChangeSet):
+    """What one publish did, for the CLI summary and for tests: its change set, and
+    what was signed."""
 
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    repaired: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    unverifiable: dict[str, int] = field(default_factory=dict)
-    #: Pages found edited in place (same file, new bytes) since the last full scan.
-    edited_in_place: list[str] = field(default_factory=list)
     bins_signed: list[str] = field(default_factory=list)
     snapshot_version: int | None = None
     timestamp_version: int | None = None
@@ -66,6 +56,11 @@ class PublishReport:
     @property
     def wrote_metadata(self) -> bool:
         return self.timestamp_version is not None
+
+    @classmethod
+    def of(cls, cs: ChangeSet) -> PublishReport:
+        """The report of a change set, before anything is signed."""
+        return cls(**{f.name: getattr(cs, f.name) for f in fields(ChangeSet)})
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -132,6 +127,8 @@ class Publisher:
         self._state: PublishedState | None = None
         #: Called with the lock file when a change has to wait for another publisher.
         self.on_lock_wait: Callable[[Path], None] | None = None
+        #: The bytes :meth:`_write_versioned` last wrote (the snapshot, for the timestamp).
+        self._written = b""
 
     # -- public operations -------------------------------------------------------
 
@@ -145,15 +142,12 @@ class Publisher:
         """
         selected = None if projects is None else sorted({_project(p) for p in projects})
         with self.transaction() as state:
-            report = PublishReport()
-            save_cache = None
             if selected is None:
-                changes, save_cache = self._collect_full(state, report, progress)
+                changes, save_cache = self._observe_all(state, progress)
             else:
-                changes = self._collect_selected(state, selected, report, progress)
-            if changes:
-                # Rendered targets are worth keeping only when few change per bin.
-                self._commit(state, changes, report, reuse_rendered=selected is not None)
+                changes, save_cache = self._observe_projects(state, selected, progress), None
+            # Rendered targets are worth keeping only when few change per bin.
+            report = self._commit(state, changes, reuse_rendered=selected is not None)
             if save_cache is not None:
                 save_cache()  # only once what it describes is published
             return report
@@ -161,119 +155,103 @@ class Publisher:
     def publish_pages(self, page_bytes: Mapping[str, bytes | None]) -> PublishReport:
         """Write and sign pages given in memory: ``{target path: bytes, or None to delete}``.
 
-        For a queue of page updates (many projects per batch): each page is parsed
-        strictly (a bad page is skipped and reported, its signed version stays),
-        written to ``simple/<project>/<form>`` with its consistent copy, and the whole
-        batch is committed as one set of bins, one snapshot and one timestamp.
-        Paths are validated before anything is written.
+        The batch path of the queue daemon (and of ``scripts/bench``): each page is
+        parsed strictly (a bad page is skipped and reported, its signed version and
+        its file stay), written to ``simple/<project>/<form>`` with its consistent
+        copy, and the whole batch is committed as one set of bins, one snapshot and
+        one timestamp. Paths are validated before anything is written. Large
+        batches are parsed and hashed in forked workers, which write nothing.
         """
         targets = {layout.parse_page_target(p).path: data for p, data in page_bytes.items()}
         with self.transaction() as state:
-            report = PublishReport()
-            changes: _Changes = {}
-            items: list[tuple[str, str, bytes, dict | None]] = []
-            for path in sorted(targets):
-                data = targets[path]
-                bin_name = state.bin_of(path)
-                current = state.bin_targets(self.storage, bin_name).get(path)
-                if data is None:
-                    with contextlib.suppress(FileNotFoundError):
-                        (self.storage.root / path).unlink()
-                    if current is not None:
-                        changes.setdefault(bin_name, {})[path] = None
-                        report.removed.append(path)
+            storage = self.storage
+            root = str(storage.root)
+            paths = sorted(targets)
+            observations: list[Observed | Absent | Skipped] = []
+            items = [(path, targets[path]) for path in paths if targets[path] is not None]
+            for path in paths:
+                if targets[path] is None:
+                    storage.delete(f"{root}/{path}")
+                    observations.append(Absent(path))
+            for (path, _data), checked in zip(items, self._check_pages(items), strict=True):
+                if isinstance(checked, Skipped):
+                    observations.append(checked)
                     continue
-                items.append((path, bin_name, data, current))
-            processes = min(self.processes, len(items) // _PARALLEL_PAGES)
-            if processes > 1 and not instrumented(self.storage):
-                self._prepare_parallel(items, processes, changes, report)
-            else:
-                writes: list[tuple[Path, bytes]] = []
-                for path, bin_name, data, current in items:
-                    page = _page_from_bytes(path, data)
-                    if isinstance(page, Skipped):
-                        report.skipped.append(page)
-                        continue
-                    writes.append((self.storage.root / path, data))
-                    self._stage(page, current, bin_name, changes, report, writes, data)
-                write_many(self.storage, writes)
-            if changes:
-                self._commit(state, changes, report, reuse_rendered=True)
-            return report
+                page = Page(*checked)
+                observations.append(_observed(state, page, self._write_page(root, path, page)))
+            changes = classify(observations, self._current(state), state.bin_of)
+            return self._commit(state, changes, reuse_rendered=True)
 
-    def _prepare_parallel(
-        self,
-        items: list[tuple[str, str, bytes, dict | None]],
-        processes: int,
-        changes: _Changes,
-        report: PublishReport,
-    ) -> None:
-        """Parse, hash and write a large batch's pages in forked workers.
+    def _write_page(self, root: str, path: str, page: Page) -> bool:
+        """A batch page and its copy (or, with ``link_copies``, the page as a link to
+        the copy just written). True if the copy had to be written."""
+        storage = self.storage
+        copy = f"{root}/{layout.SIMPLE_DIR}/{page.project}/"
+        copy += layout.consistent_name(page.form, page.sha256)
+        written = storage.put(WriteKind.COPY, copy, page.data)
+        if written and self.link_copies:
+            try:
+                storage.link_page(copy, f"{root}/{path}")
+                return written
+            except OSError:
+                pass  # no hard links here: write the page
+        storage.put(WriteKind.PAGE, f"{root}/{path}", page.data)
+        return written
 
-        Each worker does for its share exactly what the one-process path does per
-        page (strict parse, sha256, write the page and, as ``_stage`` decides, its
-        copy) with :func:`fast_write`; one ``syncfs`` here then makes every file
-        durable before any bin names them (DESIGN §5.1). With ``link_copies`` a
-        page whose copy was just written becomes a hard link to it. The workers
-        inherit the batch through fork; only digests, counts and skips come back.
+    def _check_pages(self, items: list[tuple[str, bytes]]) -> list[tuple | Skipped]:
+        """Each page parsed strictly and hashed: ``Page`` fields, or Skipped. Pure.
+
+        Large batches go to forked workers, which get the batch as their pool
+        initializer's argument (inherited through fork, not pickled) and send back
+        only digests and counts; they write nothing, so every write of the batch
+        goes through the storage in this process.
         """
-        _BATCH.update(root=str(self.storage.root), items=items, link=self.link_copies)
+        processes = min(self.processes, len(items) // _PARALLEL_PAGES)
+        if processes <= 1:
+            return [_checked(path, data) for path, data in items]
         step = -(-len(items) // (processes * 4))
         ranges = [(i, min(i + step, len(items))) for i in range(0, len(items), step)]
-        try:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
-                results = [r for part in pool.map(_prepare_range, ranges) for r in part]
-        finally:
-            _BATCH.clear()
-        written = 0
-        for (path, bin_name, data, current), result in zip(items, results, strict=True):
-            if isinstance(result, Skipped):
-                report.skipped.append(result)
-                continue
-            digest, unverifiable, copy_written = result
-            written += 1 + copy_written
-            if unverifiable:
-                report.unverifiable[path] = unverifiable
-            if _same(current, digest, len(data)):
-                report.unchanged += 1
-                if copy_written:
-                    report.repaired.append(path)
-                continue
-            changes.setdefault(bin_name, {})[path] = _target(digest, len(data))
-            (report.added if current is None else report.changed).append(path)
-        if written:
-            self.storage.writes += written
-            sync_filesystem(self.storage.root)  # pages and copies durable before any bin
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(processes, initializer=_inherit_batch, initargs=(items,)) as pool:
+            parts = pool.map(_check_range, ranges)
+        out: list[tuple | Skipped] = []
+        for (start, _stop), part in zip(ranges, parts, strict=True):
+            for offset, result in enumerate(part):
+                if isinstance(result, Skipped):
+                    out.append(result)
+                else:
+                    path, data = items[start + offset]
+                    target = layout.parse_page_target(path)
+                    out.append((target.project, target.form, data, result[0], result[1]))
+        return out
 
     def refresh(self, within: timedelta) -> RefreshReport:
         """Re-sign online roles expiring within ``within`` (bumping their versions)."""
         with self.transaction() as state:
             deadline = self.clock() + within
-            stale_bins: _Changes = {
-                name: {}
-                for name in state.bin_names()
-                if parse_expires(state.bin_signed(self.storage, name)["expires"]) <= deadline
-            }
-            report = RefreshReport(resigned=sorted(stale_bins))
+            changes = ChangeSet()
+            for name in state.bin_names():
+                if parse_expires(state.bin_signed(self.storage, name)["expires"]) <= deadline:
+                    changes.resign(name)
+            report = RefreshReport(resigned=sorted(changes.bins))
             if (
-                stale_bins
+                changes.bins
                 or state.snapshot_expires <= deadline
                 or state.timestamp_expires <= deadline
             ):
-                publish_report = PublishReport()
-                self._commit(state, stale_bins, publish_report)
+                committed = self._commit(state, changes, force=True)
                 report.resigned += ["snapshot", "timestamp"]
-                report.snapshot_version = publish_report.snapshot_version
-                report.timestamp_version = publish_report.timestamp_version
+                report.snapshot_version = committed.snapshot_version
+                report.timestamp_version = committed.timestamp_version
             return report
 
     def commit(
         self,
         state: PublishedState,
-        changes: _Changes,
+        changes: ChangeSet,
         offline: Sequence[tuple[str, bytes]] = (),
     ) -> PublishReport:
-        """Write the bins in ``changes`` (``{}`` re-signs a bin as is), a snapshot, a timestamp.
+        """Sign the bins ``changes`` names, write ``offline`` files, a snapshot, a timestamp.
 
         For key ceremonies (``rotation.py``) and ``rebin.py``, which put new
         root/targets/bins into ``state`` first, so the online roles are signed with
@@ -281,9 +259,7 @@ class Publisher:
         new ``N.bins.json``) are written after the bins and before the snapshot. The
         caller holds the publisher lock (see :meth:`transaction`).
         """
-        report = PublishReport()
-        self._commit(state, changes, report, offline)
-        return report
+        return self._commit(state, changes, offline, force=True)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[PublishedState]:
@@ -343,136 +319,81 @@ class Publisher:
         self._state = load_state(self.storage)
         return self._state
 
-    # -- scanning ----------------------------------------------------------------
+    # -- observing pages (the sources) --------------------------------------------
 
-    def _collect_selected(
-        self,
-        state: PublishedState,
-        names: list[str],
-        report: PublishReport,
-        progress: Progress | None,
-    ) -> _Changes:
-        """Per bin, the target paths to set (a target dict) or delete (None)."""
-        changes: _Changes = {}
-        writes: list[tuple[Path, bytes]] = []
+    def _current(self, state: PublishedState) -> Callable[[str, str], dict | None]:
+        storage, bin_targets = self.storage, state.bin_targets
+        return lambda bin_name, path: bin_targets(storage, bin_name).get(path)
+
+    def _observe_projects(
+        self, state: PublishedState, names: list[str], progress: Progress | None
+    ) -> ChangeSet:
+        """Named projects: each page read (the careful path), its copy made."""
+        root = str(self.storage.root)
+        observations: list[Observed | Absent | Skipped] = []
         for done, project in enumerate(names, 1):
-            for form, page in read_project(self.storage, project):
+            for form, page in read_project(self.storage.root, project):
                 path = f"{layout.SIMPLE_DIR}/{project}/{form}"
-                bin_name = state.bin_of(path)
-                current = state.bin_targets(self.storage, bin_name).get(path)
-                if isinstance(page, Skipped):
-                    report.skipped.append(page)  # the signed version (if any) stays
-                elif page is None:
-                    if current is not None:
-                        changes.setdefault(bin_name, {})[path] = None
-                        report.removed.append(path)
+                if page is None:
+                    observations.append(Absent(path))
+                elif isinstance(page, Skipped):
+                    observations.append(page)
                 else:
-                    self._stage(page, current, bin_name, changes, report, writes, page.data)
+                    copy = f"{root}/{layout.SIMPLE_DIR}/{project}/"
+                    copy += layout.consistent_name(form, page.sha256)
+                    written = self.storage.put(WriteKind.COPY, copy, page.data)
+                    observations.append(_observed(state, page, written))
             if progress:
                 progress(done, len(names))
-        write_many(self.storage, writes)  # page copies before any bin (write order)
-        return changes
+        return classify(observations, self._current(state), state.bin_of)
 
-    def _stage(
-        self,
-        page: Page,
-        current: dict | None,
-        bin_name: str,
-        changes: _Changes,
-        report: PublishReport,
-        writes: list[tuple[Path, bytes]],
-        data: bytes,
-    ) -> None:
-        if page.unverifiable:
-            report.unverifiable[page.path] = page.unverifiable
-        copy = self.storage.root / layout.SIMPLE_DIR / page.project
-        copy = copy / layout.consistent_name(page.form, page.sha256)
-        if _same(current, page.sha256, page.length):
-            report.unchanged += 1
-            if not copy.is_file() or copy.stat().st_size != page.length:
-                writes.append((copy, data))
-                report.repaired.append(page.path)
-            return
-        writes.append((copy, data))
-        changes.setdefault(bin_name, {})[page.path] = _target(page.sha256, page.length)
-        (report.added if current is None else report.changed).append(page.path)
-
-    def _collect_full(
-        self, state: PublishedState, report: PublishReport, progress: Progress | None
-    ) -> tuple[_Changes, Callable[[], None] | None]:
+    def _observe_all(
+        self, state: PublishedState, progress: Progress | None
+    ) -> tuple[ChangeSet, Callable[[], None] | None]:
         """Every page under simple/: hashed with the stat cache, in parallel."""
         names: list[str] = []
         symlinked: set[str] = set()
+        changes = ChangeSet()
         for entry in project_dirs(self.storage, symlinked):
             if isinstance(entry, Skipped):
-                report.skipped.append(entry)
+                changes.skipped.append(entry)
             else:
                 names.append(entry)
         cache = PageCache(self.state_dir, self.storage.root)
         if self.page_cache:
             cache.load()
-        careful = instrumented(self.storage)
+        scanned: list[Observed] = []
 
-        def write(path: str, data: bytes) -> None:
-            if careful:
-                self.storage.write_atomic(Path(path), data)
-            else:
-                fast_write(path, data)
+        def kept(results: Iterable[Observed | Absent | Skipped]):
+            for result in results:
+                if type(result) is Observed:
+                    scanned.append(result)  # type: ignore[arg-type]
+                yield result
 
-        changes: _Changes = {}
-        scanned: list[ScannedPage] = []
-        fast_copies = 0
         results = scan_projects(
             self.storage,
             names,
             cache.entries,
-            write=write,
             bin_of=state.bin_of,
-            processes=1 if careful else self.processes,
+            processes=self.processes,
             progress=progress,
-            link=self.link_copies and not careful,
+            link=self.link_copies,
             symlinked=symlinked,
         )
         storage = self.storage
-        bin_of, bin_targets = state.bin_of, state.bin_targets
-        for result in results:
-            if type(result) is ScannedPage:  # the usual case first: 1.5 M times at PyPI scale
-                scanned.append(result)
-                path, bin_name, sha256, length, unverifiable, _key, copy_written, edited = result
-                if edited:
-                    report.edited_in_place.append(path)
-                current = bin_targets(storage, bin_name).get(path)
-                if copy_written and not careful:
-                    fast_copies += 1
-                if unverifiable:
-                    report.unverifiable[path] = unverifiable
-                if _same(current, sha256, length):
-                    report.unchanged += 1
-                    if copy_written:
-                        report.repaired.append(path)
-                    continue
-                changed = changes.get(bin_name)
-                if changed is None:
-                    changed = changes[bin_name] = {}
-                changed[path] = _target(sha256, length)
-                (report.added if current is None else report.changed).append(path)
-            elif isinstance(result, Skipped):
-                report.skipped.append(result)  # the signed version (if any) stays
-            else:  # (project, form): no such page
-                path = f"{layout.SIMPLE_DIR}/{result[0]}/{result[1]}"
-                bin_name = bin_of(path)
-                if path in bin_targets(storage, bin_name):
-                    changes.setdefault(bin_name, {})[path] = None
-                    report.removed.append(path)
-        storage.writes += fast_copies
-        if fast_copies:
-            sync_filesystem(storage.root)  # copies durable before any bin names them
         present = set(names)
-        for bin_name in state.bin_names():
-            for path in state.bin_targets(storage, bin_name):
-                if path.split("/", 2)[1] not in present:
-                    changes.setdefault(bin_name, {})[path] = None
-                    report.removed.append(path)
+        classify(
+            kept(results),
+            self._current(state),
+            state.bin_of,
+            signed=(
+                (name, path)
+                for name in state.bin_names()
+                for path in state.bin_targets(storage, name)
+            ),
+            present=present.__contains__,
+            into=changes,
+        )
         return changes, (functools.partial(cache.save, scanned) if self.page_cache else None)
 
     # -- writing -----------------------------------------------------------------
@@ -493,12 +414,23 @@ class Publisher:
     def _commit(
         self,
         state: PublishedState,
-        changes: _Changes,
-        report: PublishReport,
+        changes: ChangeSet,
         offline: Sequence[tuple[str, bytes]] = (),
         reuse_rendered: bool = False,
-    ) -> None:
-        """Write new bins, then ``offline`` files, the snapshot, the timestamp (in that order).
+        force: bool = False,
+    ) -> PublishReport:
+        """The transaction's writes, in DESIGN §5 order, and the version numbers.
+
+        Page copies are already written (by the sources); then: barrier, bins,
+        ``offline`` files, the snapshot, barrier, ``timestamp.json``. With nothing
+        to sign (and not ``force``) only the barrier runs, so pages written by a
+        batch are durable before the caller settles it.
+
+        Versions are one more than the published ones; a versioned file that is
+        already on disk with other bytes (a deposed publisher's, or a crashed
+        run's) is never replaced: that role is signed at the next version instead
+        (:class:`VersionTaken`). The timestamp replaces only the bytes this
+        transaction started from (:class:`ConcurrentWriter` otherwise).
 
         Bins and the snapshot are serialized once, as canonical JSON, and signed as
         bytes; the state is updated in place (and dropped by the session on error).
@@ -507,19 +439,22 @@ class Publisher:
         batches and one-project publishes, which re-sign whole bins to change a
         few targets in each (~150 bytes per target kept in memory).
         """
-        now = self.clock()
+        report = PublishReport.of(changes)
         storage = self.storage
+        storage.barrier()  # page copies durable before any bin names them
+        if not changes.bins and not offline and not force:
+            return report
+        now = self.clock()
         succinct = state.succinct
         bin_signers = self._signers_for(
             succinct.keyids, state.bin_keys, succinct.threshold, "bin-n"
         )
         bin_expires = canonical.format_expires(md_builder.expires_at(now, self.expiry.bin_n))
         meta = dict(state.meta)
-        files: list[tuple[Path, bytes]] = []
-        for bin_name in sorted(changes):
+        for bin_name in sorted(changes.bins):
             signed = state.bin_signed(storage, bin_name)
             targets = signed["targets"]
-            changed = changes[bin_name]
+            changed = changes.bins[bin_name]
             # Texts rendered for this very targets dict: only this loop changes
             # targets, and it always passes the changed paths along (or forgets).
             kept = state.rendered.pop(bin_name, None)
@@ -532,39 +467,40 @@ class Publisher:
                     targets.pop(path, None)
                 else:
                     targets[path] = target
-            version = state.version_of(bin_name) + 1
-            signed["version"] = version
             signed["expires"] = bin_expires
-            data = _bin_bytes(signed, texts, changed)
-            files.append(
-                (
-                    storage.metadata_dir / layout.metadata_filename(bin_name, version),
-                    canonical.metadata_file(data, canonical.sign_bytes(data, bin_signers)),
-                )
+
+            def sign_bin(version: int, signed=signed, texts=texts, changed=changed) -> bytes:
+                signed["version"] = version
+                data = _bin_bytes(signed, texts, changed)
+                return canonical.metadata_file(data, canonical.sign_bytes(data, bin_signers))
+
+            version = self._write_versioned(
+                WriteKind.BIN, bin_name, state.version_of(bin_name) + 1, sign_bin
             )
             meta[layout.metadata_filename(bin_name)] = version
             report.bins_signed.append(bin_name)
-        write_many(storage, files)
         for filename, data in offline:
             storage.write_metadata(filename, data)
 
         root = state.root
         keys, threshold = md_builder.role_keys(root, "snapshot")
-        snapshot_version = state.snapshot_version + 1
         snapshot_expires = md_builder.expires_at(now, self.expiry.snapshot)
-        signed_bytes = canonical.snapshot_signed(
-            snapshot_version,
-            canonical.format_expires(snapshot_expires),
-            meta,
-            changed=[layout.metadata_filename(name) for name in changes],
-        )
         signers = self._signers_for([k.keyid for k in keys], root.keys, threshold, "snapshot")
-        snapshot_bytes = canonical.metadata_file(
-            signed_bytes, canonical.sign_bytes(signed_bytes, signers)
+        changed_files = [layout.metadata_filename(name) for name in changes.bins]
+
+        def sign_snapshot(version: int) -> bytes:
+            signed_bytes = canonical.snapshot_signed(
+                version, canonical.format_expires(snapshot_expires), meta, changed=changed_files
+            )
+            return canonical.metadata_file(
+                signed_bytes, canonical.sign_bytes(signed_bytes, signers)
+            )
+
+        snapshot_version = self._write_versioned(
+            WriteKind.SNAPSHOT, "snapshot", state.snapshot_version + 1, sign_snapshot
         )
-        storage.write_metadata(
-            layout.metadata_filename("snapshot", snapshot_version), snapshot_bytes
-        )
+        snapshot_bytes = self._written
+        storage.barrier()  # everything the timestamp leads to is durable first
 
         keys, threshold = md_builder.role_keys(root, "timestamp")
         timestamp_version = state.timestamp_version + 1
@@ -575,8 +511,13 @@ class Publisher:
             timestamp, self._signers_for([k.keyid for k in keys], root.keys, threshold, "timestamp")
         )
         timestamp_bytes = md_builder.serialize(timestamp)
+        storage.put(
+            WriteKind.TIMESTAMP,
+            storage.metadata_dir / layout.metadata_filename("timestamp"),
+            timestamp_bytes,
+            expect=state.timestamp_bytes,
+        )
         storage.sync_dirs()
-        storage.write_metadata(layout.metadata_filename("timestamp"), timestamp_bytes)
 
         state.meta = meta
         state.snapshot_version = snapshot_version
@@ -586,9 +527,31 @@ class Publisher:
         state.timestamp_bytes = timestamp_bytes
         report.snapshot_version = snapshot_version
         report.timestamp_version = timestamp_version
+        return report
+
+    def _write_versioned(
+        self, kind: WriteKind, role: str, version: int, sign: Callable[[int], bytes]
+    ) -> int:
+        """Write ``N.<role>.json`` at ``version``, or the first version above it whose
+        name is free (or holds these very bytes). Returns the version written."""
+        for _attempt in range(_MAX_TAKEN):
+            data = sign(version)
+            path = self.storage.metadata_dir / layout.metadata_filename(role, version)
+            try:
+                self.storage.put(kind, path, data)
+            except VersionTaken:
+                version += 1  # another publisher's file: never replaced
+                continue
+            self._written = data
+            return version
+        raise StorageError(
+            f"{role}: {_MAX_TAKEN} versions after the published one are already taken in "
+            f"{self.storage.metadata_dir}; another publisher is writing this repository"
+        )
 
 
-_Changes = dict[str, dict[str, "dict | None"]]
+#: Versions of one role tried past files that other publishers left.
+_MAX_TAKEN = 64
 _BIN_FIELDS = frozenset({"_type", "expires", "spec_version", "targets", "version"})
 
 
@@ -600,22 +563,16 @@ def _bin_bytes(signed: dict, texts: dict[str, str] | None, changed: Iterable[str
     return canonical.encode_canonical(signed)
 
 
-def _target(sha256: str, length: int) -> dict:
-    return {"hashes": {"sha256": sha256}, "length": length}
-
-
-def _same(current: dict | None, sha256: str, length: int) -> bool:
-    if current is None:
-        return False
-    hashes = current.get("hashes")
-    return (
-        isinstance(hashes, dict)
-        and hashes.get("sha256") == sha256
-        and current.get("length") == length
+def _observed(state: PublishedState, page: Page, copy_written: bool) -> Observed:
+    """What a source read or received, for :func:`changeset.classify` (not cacheable)."""
+    path = page.path
+    return Observed(
+        path, state.bin_of(path), page.sha256, page.length, page.unverifiable, None, copy_written
     )
 
 
-def _page_from_bytes(path: str, data: bytes) -> Page | Skipped:
+def _checked(path: str, data: bytes) -> tuple | Skipped:
+    """A batch page parsed strictly and hashed: ``Page`` fields, or why it is skipped."""
     target = layout.parse_page_target(path)
     if len(data) > pages.MAX_PAGE_BYTES:
         return Skipped(path, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
@@ -623,7 +580,7 @@ def _page_from_bytes(path: str, data: bytes) -> Page | Skipped:
         unverifiable = pages.check_page(data, target.form, path)
     except pages.PageError as e:
         return Skipped(path, e.reason)
-    return Page(target.project, target.form, data, hashlib.sha256(data).hexdigest(), unverifiable)
+    return (target.project, target.form, data, hashlib.sha256(data).hexdigest(), unverifiable)
 
 
 @contextlib.contextmanager
@@ -660,49 +617,21 @@ def _project(name: str) -> str:
     return layout.project_name(name.strip())
 
 
-def _linked(copy: str, page: str) -> bool:
-    """Make the page another name of the copy just written from its bytes (one file
-    written instead of two); False where hard links fail (the caller writes)."""
-    try:
-        replace_with_link(copy, page)
-    except OSError:
-        return False
-    return True
-
-
-#: Pages per worker process below which a batch is prepared in this process.
+#: Pages per worker process below which a batch is checked in this process.
 _PARALLEL_PAGES = 128
-# Set in the parent just before forking the batch workers, inherited by them.
-_BATCH: dict = {}
+#: The batch a forked checker was started with (set in the child only, by the pool
+#: initializer, from the argument the parent passed it).
+_INHERITED: list[list[tuple[str, bytes]]] = []
 
 
-def _prepare_range(bounds: tuple[int, int]) -> list[tuple[str, int, bool] | Skipped]:
-    """Worker: parse, hash and write pages ``items[start:stop]`` of the current batch."""
-    root: str = _BATCH["root"]
-    items = _BATCH["items"]
-    link: bool = _BATCH["link"]
-    made: set[str] = set()
-    out: list[tuple[str, int, bool] | Skipped] = []
-    for path, _bin, data, current in items[bounds[0] : bounds[1]]:
-        page = _page_from_bytes(path, data)
-        if isinstance(page, Skipped):
-            out.append(page)
-            continue
-        project_dir = f"{root}/{layout.SIMPLE_DIR}/{page.project}"
-        if project_dir not in made:
-            os.makedirs(project_dir, exist_ok=True)
-            made.add(project_dir)
-        copy = f"{project_dir}/{layout.consistent_name(page.form, page.sha256)}"
-        write_copy = True
-        if _same(current, page.sha256, page.length):
-            try:
-                st = os.stat(copy)
-                write_copy = not stat.S_ISREG(st.st_mode) or st.st_size != page.length
-            except OSError:
-                write_copy = True
-        if write_copy:
-            fast_write(copy, data)
-        if not (write_copy and link and _linked(copy, f"{root}/{path}")):
-            fast_write(f"{root}/{path}", data)
-        out.append((page.sha256, page.unverifiable, write_copy))
+def _inherit_batch(items: list[tuple[str, bytes]]) -> None:
+    _INHERITED[:] = [items]
+
+
+def _check_range(bounds: tuple[int, int]) -> list[tuple[str, int] | Skipped]:
+    """Worker: parse and hash pages ``items[start:stop]``; digests and counts only."""
+    out: list[tuple[str, int] | Skipped] = []
+    for path, data in _INHERITED[0][bounds[0] : bounds[1]]:
+        checked = _checked(path, data)
+        out.append(checked if isinstance(checked, Skipped) else (checked[3], checked[4]))
     return out

@@ -21,7 +21,7 @@ client downloads it, and the page copies it named become garbage for ``gc`` once
 the grace period has passed. Its expiry is not refreshed afterwards (nothing reads
 it); ``verify`` accepts such retired bins.
 
-Write order is DESIGN §5's: new bins (bulk, one syncfs), ``N.bins.json``, snapshot,
+Write order is DESIGN §5's: new bins (one syncfs), ``N.bins.json``, snapshot,
 timestamp last, all under the publisher lock. Until the timestamp is replaced
 clients see the old repository; a crash before that leaves it as it was, and
 running rebin again redoes the work (versions are computed from what is on disk,
@@ -44,6 +44,7 @@ from .. import layout
 from ..keys import KeyFileError
 from . import canonical
 from . import metadata as md_builder
+from .changeset import ChangeSet
 from .publisher import Publisher
 from .state import PublishedState
 from .storage import RepositoryStorage, StorageError
@@ -170,7 +171,7 @@ def _retire_and_stage(
     storage: RepositoryStorage,
     moved: dict[str, dict[str, Any]],
     old_names: list[str],
-) -> tuple[dict[str, dict], int]:
+) -> tuple[ChangeSet, int]:
     """Put the new bins (and emptied retired ones) into ``state``; return commit changes.
 
     ``Publisher.commit`` signs each changed bin at ``state``'s version + 1, so the
@@ -190,7 +191,10 @@ def _retire_and_stage(
             "targets": targets,
             "version": versions[name] - 1,
         }
-    return {name: {} for name in staged}, len(retired)
+    changes = ChangeSet()
+    for name in staged:
+        changes.resign(name)
+    return changes, len(retired)
 
 
 def _reading(
@@ -250,7 +254,7 @@ def rebin(
             ],
         )
         report.bins_version = version
-        report.bins_signed = len(changes) - report.retired
+        report.bins_signed = len(changes.bins) - report.retired
         report.snapshot_version = committed.snapshot_version
         report.timestamp_version = committed.timestamp_version
     return report

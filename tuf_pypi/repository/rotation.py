@@ -26,6 +26,7 @@ from tuf.api.metadata import Metadata, Root, Targets
 from .. import layout
 from . import metadata as md_builder
 from .ceremony import CeremonyError, Proposal, check_signatures, merge_proposals
+from .changeset import ChangeSet
 from .publisher import Publisher
 from .state import PublishedState, load_json, load_state
 from .storage import StorageError, publisher_lock
@@ -184,11 +185,14 @@ def apply_proposals(publisher: Publisher, proposals: dict[str, Proposal]) -> App
         _set_offline_roles(state, {role: p.metadata for role, p in proposals.items()})
         if set(proposals) - {"root"} or online_changed:
             resign = state.bin_names() if bins_key_changed else []
-            committed = publisher.commit(state, {name: {} for name in resign})
+            changes = ChangeSet()
+            for name in resign:
+                changes.resign(name)
+            committed = publisher.commit(state, changes)
             report.bins_resigned = len(resign)
             report.snapshot_version = committed.snapshot_version
             report.timestamp_version = committed.timestamp_version
-        storage.sync_dirs()
+        storage.barrier()
     return report
 
 
@@ -221,16 +225,18 @@ def restore_bins(publisher: Publisher, known_good_snapshot: int) -> RestoreRepor
             )
         good = load_json(storage, layout.metadata_filename("snapshot", known_good_snapshot))
         good_meta = good["signed"]["meta"]
-        changes: dict[str, dict[str, Any]] = {}
+        changes = ChangeSet()
         for name in state.bin_names():
             meta = good_meta.get(layout.metadata_filename(name))
             if meta is None:
                 raise StorageError(f"snapshot v{known_good_snapshot} does not list {name}")
             good_bin = load_json(storage, layout.metadata_filename(name, meta["version"]))
-            changes[name] = restore_changes(
+            restored = restore_changes(
                 state.bin_targets(storage, name), good_bin["signed"]["targets"]
             )
-            for path, target in changes[name].items():
+            changes.resign(name)
+            for path, target in restored.items():
+                changes.set(name, path, target)
                 if target is None:
                     report.targets_removed += 1
                     continue
@@ -241,7 +247,7 @@ def restore_bins(publisher: Publisher, known_good_snapshot: int) -> RestoreRepor
                 if not copy.is_file():
                     report.missing_copies.append(str(copy.relative_to(storage.root)))
         committed = publisher.commit(state, changes)
-        report.bins_resigned = len(changes)
+        report.bins_resigned = len(changes.bins)
         report.snapshot_version = committed.snapshot_version
         report.timestamp_version = committed.timestamp_version
     return report

@@ -9,13 +9,17 @@ file, and the publisher leaves the previously signed version in place.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from .. import layout, pages
+from ..localfs import open_beneath
 from .storage import RepositoryStorage
 
 __all__ = ["Page", "Skipped", "project_dirs", "read_project"]
@@ -78,27 +82,45 @@ def project_dirs(
             yield entry.name
 
 
-def _read_limited(path: str, limit: int) -> bytes | None:
-    """Read at most ``limit`` bytes; None if the file is larger (never loads it all)."""
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
-    return None if len(data) > limit else data
+def read_page(root: Path, project: str, form: str) -> Page | Skipped | None:
+    """The page ``simple/<project>/<form>``: None if absent, Skipped if not eligible.
 
-
-def read_page(storage: RepositoryStorage, project: str, form: str) -> Page | Skipped | None:
-    """The page ``simple/<project>/<form>``: None if absent, Skipped if not eligible."""
+    Symlinks inside the repository are followed, but never by name at the open:
+    the path is resolved, checked to stay inside the repository, and then every
+    component of the resolved path is opened beneath the repository's directory
+    descriptor with ``O_NOFOLLOW`` (:func:`localfs.open_beneath`), and the file
+    opened is checked with ``fstat``. A symlink swapped in after the check makes
+    the open fail instead of reading the file it points at (issue 18, item 3).
+    """
     target = layout.page_target(project, form)
-    path = storage.root / target
+    path = os.path.join(root, target)
     if not os.path.lexists(path):
         return None
-    if not storage.inside(path):
+    real_root = os.path.realpath(root)
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([real_root, resolved]) != real_root or resolved == real_root:
         return Skipped(target, "symlink pointing outside the repository")
-    if not path.is_file():
-        return Skipped(target, "not a regular file")
+    parts = os.path.relpath(resolved, real_root).split(os.sep)
     try:
-        data = _read_limited(str(path), pages.MAX_PAGE_BYTES)
+        root_fd = os.open(real_root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fd = open_beneath(root_fd, parts)
+        finally:
+            os.close(root_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            return Skipped(target, "changed while being read (a symlink was swapped in)")
+        return Skipped(target, f"cannot be read ({e.strerror})")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return Skipped(target, "not a regular file")
+        data = _read_limited(fd, pages.MAX_PAGE_BYTES)
     except OSError as e:
         return Skipped(target, f"cannot be read ({e.strerror})")
+    finally:
+        os.close(fd)
     if data is None:
         return Skipped(target, f"larger than the page size limit of {pages.MAX_PAGE_BYTES} bytes")
     try:
@@ -108,9 +130,19 @@ def read_page(storage: RepositoryStorage, project: str, form: str) -> Page | Ski
     return Page(project, form, data, hashlib.sha256(data).hexdigest(), unverifiable)
 
 
-def read_project(
-    storage: RepositoryStorage, project: str
-) -> Iterator[tuple[str, Page | Skipped | None]]:
+def _read_limited(fd: int, limit: int) -> bytes | None:
+    """Read at most ``limit`` bytes; None if the file is larger (never loads it all)."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return None if total > limit else b"".join(chunks)
+
+
+def read_project(root: Path, project: str) -> Iterator[tuple[str, Page | Skipped | None]]:
     """``(form, page)`` for both page forms of a project."""
     for form in layout.PAGE_FORMS:
-        yield form, read_page(storage, project, form)
+        yield form, read_page(root, project, form)

@@ -1,21 +1,21 @@
-"""Fast path for :mod:`tuf_pypi.pages`: a narrow exact HTML grammar, or "not mine".
+"""The fast HTML tier of :mod:`tuf_pypi.pages`: a narrow exact grammar, or "not mine".
 
 Strict parsing of every page is what DESIGN §3 rests on, and it used to cost more
 than everything else in a full publish (``html.parser`` spends ~8 µs per link).
 Nearly every page is written by a program (Warehouse, bandersnatch, our own
 generators) in one regular shape. The functions here accept only that shape and
 return what the full parser would have produced from it; for anything else they
-return None and :mod:`tuf_pypi.pages` runs the full parser. So the fast path can
+return None and :mod:`tuf_pypi.pages.html` runs the full parser. So the fast path can
 only ever accept a subset of what the full parser accepts, with identical results,
 and strictness is unchanged. ``tests/performance/test_pages_fast.py`` checks
 that differentially on real pages, sample pages, generated pages and many random
 mutations of them.
 
 Nothing here validates links: both paths hand the same collected anchors to the
-same validation code in :mod:`tuf_pypi.pages`. (``pages.check_page`` goes
+same validation code in :mod:`tuf_pypi.pages.html`. (``pages.check_page`` goes
 further for publishing: it checks whole runs of link lines, and of JSON file
 entries, with one regular expression each, and reads what lies between them with
-this grammar.)
+this grammar, in :mod:`tuf_pypi.pages.checks`.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 __all__ = ["ATTR_VALUE", "HtmlAnchors", "collect_html"]
 
 #: ``(line, attributes, text parts)`` per anchor, and ``(line, content)`` per
-#: repository-version meta tag: what ``pages._LinkCollector`` collects.
+#: repository-version meta tag: what ``html._LinkCollector`` collects.
 HtmlAnchors = tuple[
     list[tuple[int, dict[str, str | None], list[str]]], list[tuple[int, str | None]]
 ]
@@ -103,7 +103,7 @@ def _versions(text: str) -> list[tuple[int, str | None]]:
 def collect_html(text: str) -> HtmlAnchors | None:
     """Anchors and version tags of a page in the narrow grammar, else None.
 
-    Follows ``pages._LinkCollector`` exactly: an ``<a>`` opens an anchor (closing
+    Follows ``html._LinkCollector`` exactly: an ``<a>`` opens an anchor (closing
     any open one), ``</a>`` closes it, text inside an open anchor is its text,
     every other token leaves the anchor as it is; line numbers count ``\\n``
     before the tag, as ``HTMLParser.getpos()`` does. Text without anchors (such as
