@@ -281,7 +281,7 @@ class _Audit:
                 self.report.pages_checked += 1
                 if seen.get(path) == digest:
                     continue
-                page = read_page(self.storage, entry, form)
+                page = read_page(self.storage.root, entry, form)
                 if isinstance(page, Skipped):
                     self.report.refused.append(f"{path}: {page.reason}")
                 elif page is not None:
