@@ -13,7 +13,7 @@ readers decide what a page says:
   the proxy renders what it parsed as new pages that installers read.
 
 Hypothesis mutates realistic pages in both forms (PEP 503 ``index.html`` and PEP 691
-``index.v1_json``: real pypi.org pages from ``../shared/fixtures`` when present, the
+``index.v1_json``: real pypi.org pages from ``tests/fixtures/pypi-pages``, the
 sample index, and hand-written pages with every attribute and member) with byte flips,
 invalid UTF-8, insertions and deletions in link lines and JSON entries, odd attributes,
 duplicate keys, huge numbers, deep nesting, character references, control characters
@@ -94,7 +94,7 @@ PROFILE = settings.get_profile(
 )
 
 T = TypeVar("T")
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pypi-pages"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pypi-pages"  # shipped with the tests
 SOURCE = "https://mirror.example/simple/p/index"
 # Put in front of an HTML page, this changes nothing the page says but keeps the page
 # out of the fast grammar, so the full parser reads it (see check_readers_agree).
@@ -175,13 +175,11 @@ def _seeds() -> tuple[list[bytes], list[bytes]]:
     ]
     for project in ("click", "pynacl", "securesystemslib", "tuf"):
         page = FIXTURES / project / "index.html"
-        if page.is_file():
-            html_pages.append(_trim_html(page.read_text("utf-8")).encode())
-        page = FIXTURES / project / "index.v1_json"
-        if page.is_file():  # pypi.org's own style: sorted keys, ", " and ": "
-            doc = json.loads(page.read_bytes())
-            doc["files"] = doc["files"][:LINKS_PER_SEED]
-            json_pages.append(json.dumps(doc, sort_keys=True).encode())
+        html_pages.append(_trim_html(page.read_text("utf-8")).encode())
+        page = FIXTURES / project / "index.v1_json"  # pypi.org's own style: sorted keys
+        doc = json.loads(page.read_bytes())
+        doc["files"] = doc["files"][:LINKS_PER_SEED]
+        json_pages.append(json.dumps(doc, sort_keys=True).encode())
     with tempfile.TemporaryDirectory() as tmp:
         build_index(Path(tmp))
         simple = Path(tmp) / "simple"
@@ -478,7 +476,7 @@ def test_the_client_parses_with_the_publishers_parser() -> None:
 
 def test_seeds_are_valid_and_take_the_fast_paths() -> None:
     """Mutations start from valid pages that the fast paths decide (so both sides are tried)."""
-    assert len(HTML_SEEDS) >= (6 if FIXTURES.is_dir() else 2)
+    assert len(HTML_SEEDS) >= 6
     for data in HTML_SEEDS:
         check_readers_agree(data, "html")
         assert parse_page(data, "html", SOURCE).files

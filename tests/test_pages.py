@@ -21,7 +21,8 @@ from tuf_pypi.pages import (
     parse_page,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pypi-pages"
+#: Real pypi.org pages, shipped with the tests (tests/fixtures/pypi-pages/README.md).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pypi-pages"
 PROJECTS = ["click", "pynacl", "securesystemslib", "tuf"]
 
 SRC = "mirror/simple/demo/index.test"
@@ -35,10 +36,7 @@ URL = "https://files.example.org/packages/ab/cd/demo-1.0.tar.gz"
 
 
 def fixture(project: str, name: str) -> bytes:
-    path = FIXTURES / project / name
-    if not path.is_file():
-        pytest.skip(f"fixture {path} is absent")
-    return path.read_bytes()
+    return (FIXTURES / project / name).read_bytes()
 
 
 def html_page(*anchors: str, head: str = "") -> bytes:

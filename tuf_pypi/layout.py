@@ -10,6 +10,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -38,6 +39,7 @@ __all__ = [
     "is_normalized",
     "metadata_filename",
     "normalize",
+    "packages_path",
     "page_target",
     "parse_page_target",
     "project_name",
@@ -256,3 +258,28 @@ def bins_for_projects(expected_projects: int) -> int:
     wanted = max(1, math.ceil(expected_projects / 64))
     bins = 1 << (wanted - 1).bit_length()
     return max(16, min(bins, 1 << 16))
+
+
+#: The ``/packages/`` segment DESIGN §6 maps onto every mirror's ``packages/``.
+_PACKAGES = "/packages/"
+
+
+def packages_path(page_url: str, link_url: str) -> str | None:
+    """Where a file link lands under a mirror's ``packages/``, or None if it cannot.
+
+    The link resolves against its page's URL; the part after the *last* ``/packages/``
+    segment (as the client's ``file_urls`` cuts it) is the file's place under every
+    mirror's ``packages/``, percent-decoded as a web server maps it to disk. Links
+    outside a ``packages/`` tree stay where they are (clients fetch them from their
+    own URL), so None. A path that could leave ``packages/`` raises ValueError.
+    Shared by mirror sync (what to copy) and ``verify --files`` (what to check).
+    """
+    path = urlsplit(urljoin(page_url, link_url)).path
+    cut = path.rfind(_PACKAGES)
+    if cut == -1:
+        return None
+    rest = unquote(path[cut + len(_PACKAGES) :])
+    try:
+        return check_relative_path(rest)
+    except LayoutError:
+        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/") from None

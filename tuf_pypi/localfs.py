@@ -17,7 +17,7 @@ import fcntl
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
@@ -341,21 +341,28 @@ def fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_file: Path, wait: bool = True) -> Iterator[None]:
+def exclusive_lock(
+    lock_file: Path, wait: bool = True, on_wait: Callable[[Path], None] | None = None
+) -> Iterator[None]:
     """Hold an flock on ``lock_file``; raise LockBusy at once if ``wait`` is false.
 
-    A kernel lock is released when its process dies, so a crash never leaves a
-    stale lock behind.
+    When the lock is busy and ``wait`` is true, ``on_wait(lock_file)`` is called once
+    before blocking, so a command can say what it is waiting for. A kernel lock is
+    released when its process dies, so a crash never leaves a stale lock behind.
     """
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            if not wait:
                 raise LockBusy(str(lock_file)) from None
-            raise
+            if on_wait is not None:
+                on_wait(lock_file)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -86,7 +86,7 @@ def test_failures_exit_1_with_one_line_each(index: Index, serve: Serve, run) -> 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["demo-core==9.9"], 1, "no files of demo-core 9.9"),
+        (["demo-core==9.9"], 1, "no files of demo-core 9.9; versions on the verified page: 1.0"),
         (["no-such-project==1.0"], 1, "not listed"),
         (["demo-core"], 2, "give NAME==VERSION"),
         (["demo-core=="], 2, "is not NAME==VERSION"),

@@ -17,25 +17,7 @@ from pathlib import Path
 import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "nginx" / "tuf-pypi.conf"
-_MAIN_CONF = """\
-daemon off;
-worker_processes 1;
-{user}
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    access_log off;
-    client_body_temp_path {prefix}/client_body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {prefix}/site.conf;
-}}
-"""
+MAIN_TEMPLATE = TEMPLATE.with_name("nginx.conf")  # the whole config docs/services.md gives
 
 
 def nginx_binary() -> str:
@@ -82,10 +64,12 @@ class Nginx:
     def start(self) -> str:
         binary = nginx_binary()
         self.prefix.mkdir(parents=True, exist_ok=True)
-        # As root, nginx would hand requests to "nobody", who cannot read pytest's tmp.
+        # As root, nginx would hand requests to www-data, who cannot read pytest's tmp.
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
-        conf.write_text(_MAIN_CONF.format(prefix=self.prefix, user=user))
+        main = MAIN_TEMPLATE.read_text().replace("@PREFIX@", str(self.prefix))
+        main = main.replace("worker_processes auto;", "worker_processes 1;")
+        conf.write_text(main.replace("user www-data;", user))
         for _attempt in range(3):  # the free port may be taken before nginx binds it
             port = _free_port()
             (self.prefix / "site.conf").write_text(render_site(self.root, f"127.0.0.1:{port}"))

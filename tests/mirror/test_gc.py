@@ -231,4 +231,4 @@ def test_gc_on_a_directory_that_is_not_a_repository(tmp_path: Path) -> None:
         main, ["gc", "--repo", str(tmp_path), "--state-dir", str(tmp_path.parent / "s")]
     )
     assert result.exit_code == 1
-    assert result.output.startswith("error: ") and "not a tuf-pypi repository" in result.output
+    assert result.output.startswith("error: ") and "has no simple/ directory" in result.output

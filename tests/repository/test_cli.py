@@ -80,8 +80,11 @@ def test_publish_exit_code_3_when_pages_are_skipped(index) -> None:
     result = run("publish", *args)
     assert result.exit_code == 3
     assert "skipped simple/demo-app/index.v1_json" in result.output
+    # verify says why publish refuses the page instead of telling to publish it
     result = run("verify", "--repo", str(repo))
-    assert result.exit_code == 3 and "pending" in result.output
+    assert result.exit_code == 3
+    assert "refused: simple/demo-app/index.v1_json: not valid UTF-8" in result.output
+    assert "pending" not in result.output and "tuf-pypi publish" not in result.output
 
 
 def test_errors_are_one_line_without_secrets(index) -> None:

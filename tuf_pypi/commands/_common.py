@@ -34,10 +34,12 @@ from ..client.config import (
 )
 from ..client.errors import SetupError
 from ..client.health import DEFAULT_BUDGET
+from ..config import KEYS_DIR_ENV, RepositoryConfig, repository_config
 from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
 from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
 from ..pages import PageError
-from ..repository import Publisher, StorageError
+from ..repository import Publisher, RepositoryStorage, StorageError, load_view
+from ..repository.online_keys import missing_online_keys
 from ..repository.settings import load_expiry
 from ._s3 import local_tree, open_storage, s3_options
 
@@ -126,10 +128,10 @@ def repo_option(func: F) -> F:
 keys_option = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("keys"),
-    show_default=True,
-    envvar="TUF_PYPI_KEYS_DIR",
-    help="Key files, signers.json and settings; never inside --repo. [env TUF_PYPI_KEYS_DIR]",
+    envvar=KEYS_DIR_ENV,
+    help="Key files, signers.json and settings; never inside --repo. Default: "
+    "$TUF_PYPI_KEYS_DIR, else the repository's keys_dir in the config file "
+    "(docs/repository.md, 'Where the keys are'), else ./keys.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
@@ -237,34 +239,110 @@ link_copies_option = click.option(
 )
 
 
+def resolve_keys_dir(repo: Path | None, keys_dir: Path | None) -> RepositoryConfig:
+    """The key (and state) directory for ``repo``: option, environment, config file, ./keys.
+
+    Reads the click context to tell ``--keys-dir`` from ``TUF_PYPI_KEYS_DIR``, so an
+    error can say why a path was looked in.
+    """
+    source = None
+    ctx = click.get_current_context(silent=True)
+    if keys_dir is not None and ctx is not None:
+        from_env = ctx.get_parameter_source("keys_dir") == click.core.ParameterSource.ENVIRONMENT
+        source = KEYS_DIR_ENV if from_env else "--keys-dir"
+    # The config file names local index roots; a bucket has none (give --keys-dir).
+    return repository_config(repo if isinstance(repo, Path) else None, keys_dir, source)
+
+
+def existing_keys_dir(repo: Path, keys_dir: Path | None) -> RepositoryConfig:
+    """Like :func:`resolve_keys_dir`, but the directory must exist: it is never created
+    here (only ``init`` and ``key generate`` make one), so a cron job started in the
+    wrong directory fails at once, naming the path it looked in."""
+    if isinstance(repo, Path):  # a bucket is checked when it is opened
+        RepositoryStorage(repo).newest_root_version()  # a typo'd --repo is named first
+    config = resolve_keys_dir(repo, keys_dir)
+    check_keys_outside(repo, config.keys_dir)
+    if not config.keys_dir.is_dir():
+        raise KeyFileError(
+            f"no key directory at {config.describe_keys_dir()}: give --keys-dir, set "
+            f"{KEYS_DIR_ENV}, or add the repository to the config file "
+            "(see docs/repository.md, 'Where the keys are')"
+        )
+    return config
+
+
+def lock_dir_of(repo: Path, keys_dir: Path | None) -> Path:
+    """Where ``publish.lock`` is when no ``--state-dir`` was given: the configured state
+    directory, else the key directory, which must exist (it is never created here)."""
+    config = resolve_keys_dir(repo, keys_dir)
+    return config.state_dir or existing_keys_dir(repo, keys_dir).keys_dir
+
+
+def keys_args(repo: Path, keys_dir: Path | None) -> str:
+    """``--repo R --keys-dir K`` with absolute paths, for commands printed as advice.
+
+    ``KEYS_DIR`` stands in for a key directory that is not on this machine (or not
+    known here): a path that does not exist would look runnable and fail.
+    """
+    shown = repo.absolute() if isinstance(repo, Path) else repo
+    return f"--repo {shown} --keys-dir {advice_keys_dir(repo, keys_dir)}"
+
+
+def advice_keys_dir(repo: Path, keys_dir: Path | None) -> str:
+    """The key directory as printed advice names it: absolute, or ``KEYS_DIR``."""
+    keys = resolve_keys_dir(repo, keys_dir).keys_dir
+    return str(keys.absolute()) if keys.is_dir() else "KEYS_DIR"
+
+
+def lock_wait_line(lock_file: Path) -> None:
+    """The line a command prints when it starts waiting for the publisher lock."""
+    click.echo(f"waiting for the publisher lock {lock_file} (held by another publish)...", err=True)
+
+
 def open_publisher(
     repo: Path | ObjectStoreURL,
-    keys_dir: Path,
+    keys_dir: Path | None,
     state_dir: Path | None = None,
     wait: bool = True,
     link_copies: bool = False,
+    *,
+    check_keys: bool = True,
+    quiet: bool = False,
 ) -> Publisher:
-    """A publisher for ``repo`` with the keys and expiry settings of ``keys_dir``.
+    """A publisher for ``repo`` with the keys and expiry settings of its key directory.
 
-    Passphrases are asked for (or read from the environment) only when a key file
-    has to be opened.
+    The key directory must exist, and (with ``check_keys``) hold a threshold of keys
+    for every online role (timestamp, snapshot, the bins), so a missing key fails
+    before anything is scanned rather than at the first real change. Passphrases are
+    asked for (or read from the environment) only when a key file has to be opened.
+    A line goes to stderr when the publisher lock is busy, unless ``quiet``.
     """
-    check_keys_outside(repo, keys_dir)
+    config = existing_keys_dir(repo, keys_dir)
     keys = KeyDirectory(
-        keys_dir,
+        config.keys_dir,
         passphrase=passphrase,
         offline_passphrase=lambda label: passphrase(label, env=OFFLINE_PASSPHRASE_ENV),
     )
     storage = open_storage(repo)
-    return Publisher(
+    if check_keys:
+        missing = missing_online_keys(load_view(storage), keys)
+        if missing:
+            raise KeyFileError(
+                f"no key in {config.describe_keys_dir()} for {'; '.join(missing)}: copy the "
+                f"online key file there or list it in signers.json"
+            )
+    publisher = Publisher(
         storage.root,
         keys,
         storage=storage,
-        state_dir=state_dir,
-        expiry=load_expiry(keys_dir),
+        state_dir=state_dir or config.state_dir,
+        expiry=load_expiry(config.keys_dir),
         wait_for_lock=wait,
         link_copies=link_copies,
     )
+    if not quiet:
+        publisher.on_lock_wait = lock_wait_line
+    return publisher
 
 
 class Size(click.ParamType):

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+from packaging.version import InvalidVersion, Version
 
 from .. import layout
 from ..client import AllMirrorsFailedError, Client, ClientError, Limits, VerifiedPage
@@ -76,6 +77,19 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
     ]
 
 
+def _versions(page: VerifiedPage) -> str:
+    """The versions the page has files for, oldest first (as PEP 440 orders them)."""
+    found = {r[1] for link in page.page.files if (r := release_of(link.filename)) is not None}
+
+    def order(version: str) -> tuple[int, Version | str]:
+        try:
+            return (1, Version(version))
+        except InvalidVersion:
+            return (0, version)
+
+    return ", ".join(sorted(found, key=order))
+
+
 @click.command()
 @mirrors_option
 @pinned_root_option
@@ -124,7 +138,10 @@ def download(
         page = client.page(name)
         links = _select(page, version, filename)
         if not links:
-            raise ClientError(f"{page.target_path}: no files of {page.project} {version}")
+            raise ClientError(
+                f"{page.target_path}: no files of {page.project} {version}; "
+                f"versions on the verified page: {_versions(page) or 'none'}"
+            )
         done: list[dict[str, object]] = []
         failed: list[dict[str, object]] = []
         errors: list[ClientError] = []

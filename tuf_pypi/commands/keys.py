@@ -31,7 +31,7 @@ from ..keys import (
     public_key_document,
     read_public_key,
 )
-from ..repository import load_view
+from ..repository import RepositoryView, load_view
 from ..repository.ceremony import (
     CeremonyError,
     Proposal,
@@ -46,6 +46,7 @@ from ..repository.ceremony import (
 from ..repository.publisher import utcnow
 from ..repository.rotation import apply_proposals, read_proposals, restore_bins
 from ..repository.settings import load_expiry
+from ..repository.signing_keys import expected_signers
 from . import _common
 from ._common import (
     DURATION,
@@ -125,8 +126,9 @@ def key_generate(out: Path, keytype: str, online: bool) -> None:
 @keys_option
 @json_option
 @fail_cleanly
-def key_list(keys_dir: Path, as_json: bool) -> None:
+def key_list(keys_dir: Path | None, as_json: bool) -> None:
     """List the key files and external signers (HSM, KMS) in --keys-dir."""
+    keys_dir = _common.resolve_keys_dir(None, keys_dir).keys_dir
     keys = KeyDirectory(keys_dir)
     rows = [_describe(public, f"file {file}") for file, public in keys.key_files()]
     signers_file = keys_dir / "signers.json"
@@ -206,21 +208,36 @@ def _json_text(data: object) -> str:
 # -- prepare ----------------------------------------------------------------------------
 
 
-def _lifetime(keys_dir: Path, role: str, expires: timedelta | None) -> timedelta:
-    return expires if expires is not None else load_expiry(keys_dir).for_role(role)
+def _lifetime(repo: Path, keys_dir: Path | None, role: str, expires: timedelta | None) -> timedelta:
+    if expires is not None:
+        return expires
+    return load_expiry(_common.resolve_keys_dir(repo, keys_dir).keys_dir).for_role(role)
 
 
-def _write_proposal(proposal: Proposal, out: Path, current: Metadata | None) -> None:
+def _write_proposal(
+    proposal: Proposal, out: Path, current: Metadata | None, repo: Path, as_json: bool = False
+) -> None:
     if out.exists():
         raise CeremonyError(f"{out} already exists; choose another --out")
     out.write_bytes(proposal.to_bytes())
-    for line in describe_change(
-        proposal.role, current.signed if current else None, proposal.signed
-    ):
+    changes = describe_change(proposal.role, current.signed if current else None, proposal.signed)
+    next_command = f"tuf-pypi sign {out.name} --key KEYFILE --repo {repo.absolute()}"
+    if as_json:
+        echo_json(
+            {
+                "out": str(out),
+                "role": proposal.role,
+                "version": proposal.version,
+                "changes": changes,
+                "next": next_command,
+            }
+        )
+        return
+    for line in changes:
         click.echo(line)
     click.echo(
-        f"wrote {out}; each key holder runs: tuf-pypi sign {out.name} --key KEYFILE "
-        "--repo REPO (or --current CURRENT.json)"
+        f"wrote {out}; each key holder runs: {next_command} (or --current CURRENT.json "
+        "instead of --repo)"
     )
 
 
@@ -232,9 +249,8 @@ expires_option = click.option(
 prepare_keys_option = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("keys"),
     envvar="TUF_PYPI_KEYS_DIR",
-    help="Only read for the default expiry settings.",
+    help="Only read for the default expiry settings (found as for publish).",
 )
 
 
@@ -253,10 +269,11 @@ def root() -> None:
 @click.option("--targets-key", type=key_file_type, help="New targets key.")
 @expires_option
 @out_option
+@json_option
 @fail_cleanly
 def root_prepare(
     repo: Path,
-    keys_dir: Path,
+    keys_dir: Path | None,
     add_keys: tuple[Path, ...],
     remove_keyids: tuple[str, ...],
     threshold: int | None,
@@ -264,6 +281,7 @@ def root_prepare(
     targets_key: Path | None,
     expires: timedelta | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Write root version N+1, unsigned, to --out for the root key holders to sign.
 
@@ -274,14 +292,14 @@ def root_prepare(
     proposal = prepare_root(
         current,
         utcnow(),
-        _lifetime(keys_dir, "root", expires),
+        _lifetime(repo, keys_dir, "root", expires),
         add_keys=[load_public_key(p) for p in add_keys],
         remove_keyids=remove_keyids,
         threshold=threshold,
         online_key=load_public_key(online_key) if online_key else None,
         targets_key=load_public_key(targets_key) if targets_key else None,
     )
-    _write_proposal(proposal, out, current)
+    _write_proposal(proposal, out, current, repo, as_json)
 
 
 @click.group()
@@ -295,17 +313,23 @@ def targets() -> None:
 @click.option("--bins-key", type=key_file_type, help="New key for the bins role.")
 @expires_option
 @out_option
+@json_option
 @fail_cleanly
 def targets_prepare(
-    repo: Path, keys_dir: Path, bins_key: Path | None, expires: timedelta | None, out: Path
+    repo: Path,
+    keys_dir: Path | None,
+    bins_key: Path | None,
+    expires: timedelta | None,
+    out: Path,
+    as_json: bool,
 ) -> None:
     """Write targets version N+1, unsigned, to --out for the targets key holder to sign."""
     current = load_view(open_storage(repo)).targets
     bins_public = load_public_key(bins_key) if bins_key else None
     proposal = prepare_targets(
-        current, utcnow(), _lifetime(keys_dir, "targets", expires), bins_key=bins_public
+        current, utcnow(), _lifetime(repo, keys_dir, "targets", expires), bins_key=bins_public
     )
-    _write_proposal(proposal, out, current)
+    _write_proposal(proposal, out, current, repo, as_json)
 
 
 @click.group()
@@ -319,30 +343,35 @@ def bins() -> None:
 @click.option("--online-key", type=key_file_type, help="New key for every bin-n.")
 @expires_option
 @out_option
+@json_option
 @fail_cleanly
 def bins_prepare(
-    repo: Path, keys_dir: Path, online_key: Path | None, expires: timedelta | None, out: Path
+    repo: Path,
+    keys_dir: Path | None,
+    online_key: Path | None,
+    expires: timedelta | None,
+    out: Path,
+    as_json: bool,
 ) -> None:
     """Write bins version N+1, unsigned, to --out for the bins key holder to sign."""
     current = load_view(open_storage(repo)).bins
     online_public = load_public_key(online_key) if online_key else None
     proposal = prepare_bins(
-        current, utcnow(), _lifetime(keys_dir, "bins", expires), online_key=online_public
+        current, utcnow(), _lifetime(repo, keys_dir, "bins", expires), online_key=online_public
     )
-    _write_proposal(proposal, out, current)
+    _write_proposal(proposal, out, current, repo, as_json)
 
 
 # -- sign -------------------------------------------------------------------------------
 
 
-def _current_of(role: str, repo: Path | None, current: Path | None) -> Metadata | None:
+def _current_of(role: str, view: RepositoryView | None, current: Path | None) -> Metadata | None:
     if current is not None:
         try:
             return Metadata.from_bytes(current.read_bytes())
         except Exception as e:  # any parse failure means the user's file is not metadata
             raise CeremonyError(f"{current}: not TUF metadata ({type(e).__name__})") from None
-    if repo is not None:
-        view = load_view(open_storage(repo))
+    if view is not None:
         return {"root": view.root, "targets": view.targets, layout.BINS_ROLE: view.bins}[role]
     return None
 
@@ -361,8 +390,11 @@ def _current_of(role: str, repo: Path | None, current: Path | None) -> Metadata 
     help="Or: read the current version from this repository.",
 )
 @click.option("--yes", is_flag=True, help="Sign without asking (scripts).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (needs --yes).")
 @fail_cleanly
-def sign(file: Path, key_file: Path, current: Path | None, repo: Path | None, yes: bool) -> None:
+def sign(
+    file: Path, key_file: Path, current: Path | None, repo: Path | None, yes: bool, as_json: bool
+) -> None:
     """Review a proposal and add your signature to FILE (in place).
 
     Shows what changes against the current version (keys added, removed or changed
@@ -370,18 +402,28 @@ def sign(file: Path, key_file: Path, current: Path | None, repo: Path | None, ye
     sha256 of the bytes you sign, and asks for confirmation before opening the key
     (passphrase from TUF_PYPI_OFFLINE_PASSPHRASE or a prompt). Refuses a proposal
     or current version that lists a key under an id that is not its fingerprint.
+    Warns when the key is not one whose signature counts for the role.
     """
+    if as_json and not yes:
+        raise click.UsageError("--json needs --yes (there is no one to ask)")
     proposal = Proposal.from_bytes(file.read_bytes(), str(file))
-    before = _current_of(proposal.role, repo, current)
+    view = load_view(open_storage(repo)) if repo is not None else None
+    before = _current_of(proposal.role, view, current)
     if before is not None and before.signed.type != proposal.metadata.signed.type:
         raise CeremonyError(f"{current}: is {before.signed.type}, the proposal is {proposal.role}")
-    for line in describe_change(proposal.role, before.signed if before else None, proposal.signed):
-        click.echo(line)
+    changes = describe_change(proposal.role, before.signed if before else None, proposal.signed)
+    if not as_json:
+        for line in changes:
+            click.echo(line)
     if before is not None:
         check_key_ids(f"current {proposal.role}", before.signed)
     check_key_ids(f"proposed {proposal.role}", proposal.signed)
     public = read_public_key(key_file)
-    click.echo(f"signing with {key_file} (key {public.keyid})")
+    warning = _signer_warning(proposal, before, view, public.keyid)
+    if not as_json:
+        click.echo(f"signing with {key_file} (key {public.keyid})")
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     if not yes and not click.confirm("Sign this?", default=False):
         raise click.Abort()
     signer = load_key_file_signer(key_file, passphrase(str(key_file), env=OFFLINE_PASSPHRASE_ENV))
@@ -389,7 +431,34 @@ def sign(file: Path, key_file: Path, current: Path | None, repo: Path | None, ye
     tmp = file.with_name(f".{file.name}.tmp")
     tmp.write_bytes(proposal.to_bytes())
     os.replace(tmp, file)
-    click.echo(f"{file}: {len(proposal.metadata.signatures)} signature(s)")
+    count = len(proposal.metadata.signatures)
+    if as_json:
+        echo_json(
+            {
+                "file": str(file),
+                "role": proposal.role,
+                "version": proposal.version,
+                "keyid": public.keyid,
+                "signatures": count,
+                "changes": changes,
+                "warning": warning,
+            }
+        )
+    else:
+        click.echo(f"{file}: {count} signature(s)")
+
+
+def _signer_warning(
+    proposal: Proposal, before: Metadata | None, view: RepositoryView | None, keyid: str
+) -> str | None:
+    expected = expected_signers(proposal.role, proposal.metadata, before, view)
+    if expected is None or keyid in expected:
+        return None
+    return (
+        f"key {keyid[:16]}... is not one of the keys of role {proposal.role} "
+        f"({', '.join(sorted(k[:16] + '...' for k in expected))}); 'apply' will not count "
+        "this signature unless the same ceremony makes it one. Check --key."
+    )
 
 
 # -- apply, recover -------------------------------------------------------------------
@@ -408,7 +477,9 @@ def _apply_command(role: str) -> Callable[..., None]:
         proposals = read_proposals(list(files))
         if role not in proposals:
             raise CeremonyError(f"none of the files is a {role} proposal")
-        report = apply_proposals(open_publisher(repo, keys_dir), proposals)
+        # The keys checked are the new metadata's, by apply itself: not the current ones.
+        publisher = open_publisher(repo, keys_dir, check_keys=False, quiet=as_json)
+        report = apply_proposals(publisher, proposals)
         if as_json:
             echo_json(report.__dict__)
             return
@@ -453,7 +524,7 @@ def recover(repo: Path, keys_dir: Path, known_good_snapshot: int, as_json: bool)
     a higher version signed by the current online key, then a new snapshot and
     timestamp. See docs/ceremony.md, "Compromise recovery".
     """
-    report = restore_bins(open_publisher(repo, keys_dir), known_good_snapshot)
+    report = restore_bins(open_publisher(repo, keys_dir, quiet=as_json), known_good_snapshot)
     if as_json:
         echo_json(report.__dict__)
         return

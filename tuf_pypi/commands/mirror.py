@@ -12,6 +12,7 @@ from tuf.api.metadata import Metadata
 
 from .. import layout
 from ..client import ClientError
+from ..client.errors import UnavailableError
 from ..mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
 from ..objectstore import ObjectStoreURL, push_tree
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
@@ -24,6 +25,8 @@ from ._common import (
     echo_json,
     fail_cleanly,
     json_option,
+    lock_dir_of,
+    lock_wait_line,
     repo_option,
 )
 from ._s3 import open_storage, s3_options, s3_settings
@@ -40,10 +43,9 @@ wait_option = click.option(
 keys_dir_for_lock = click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("keys"),
-    show_default=True,
     envvar="TUF_PYPI_KEYS_DIR",
-    help="Holds publish.lock unless --state-dir is given (no key is read). [env TUF_PYPI_KEYS_DIR]",
+    help="Holds publish.lock unless --state-dir is given (no key is read); found as for "
+    "publish, and never created. [env TUF_PYPI_KEYS_DIR]",
 )
 
 
@@ -76,7 +78,7 @@ def _size(n: int) -> str:
 def gc(
     repo: Path,
     grace: timedelta,
-    keys_dir: Path,
+    keys_dir: Path | None,
     state_dir: Path | None,
     no_wait: bool,
     dry_run: bool,
@@ -92,7 +94,7 @@ def gc(
     (<state-dir or keys-dir>/publish.lock), so it never races a publish or a
     mirror sync using the same --state-dir. Run it from cron, e.g. daily.
     """
-    lock_dir = state_dir or keys_dir
+    lock_dir = state_dir or lock_dir_of(repo, keys_dir)
     check_keys_outside(repo, lock_dir)
     report = collect_garbage(
         open_storage(repo, copies=True),
@@ -101,6 +103,7 @@ def gc(
         grace,
         dry_run=dry_run,
         wait_for_lock=not no_wait,
+        on_lock_wait=None if as_json else lock_wait_line,
     )
     if as_json:
         echo_json(report.to_dict())
@@ -190,7 +193,7 @@ def _run_sync(
             wait_for_lock=not no_wait,
         )
     except ClientError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_explain(upstream, exc)}", err=True)
         click.echo(f"error: {directory} is unchanged: it still serves {before}", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
@@ -198,6 +201,19 @@ def _run_sync(
     else:
         _summary(report, directory)
     return report
+
+
+def _explain(upstream: str, exc: ClientError) -> str:
+    """The error in one line; an upstream with no TUF metadata at all (pypi.org today)
+    is told as that, with what to do instead."""
+    text = str(exc)
+    if isinstance(exc, UnavailableError) and "/tuf/timestamp.json" in text and "404" in text:
+        return (
+            f"{upstream} serves no TUF metadata (no tuf/timestamp.json), so there is "
+            "nothing to copy; to give your clients TUF over a bandersnatch mirror, sign "
+            "it yourself (docs/mirror.md, section 1)"
+        )
+    return text
 
 
 def _summary(report: SyncReport, directory: Path) -> None:

@@ -16,6 +16,7 @@ from ._common import (
     open_publisher,
     repo_option,
 )
+from ._progress import progress_bars, wants_progress
 from .repository import state_option, wait_option
 
 
@@ -89,9 +90,9 @@ def rebin(
     snapshot and one timestamp, under the publisher lock; clients move over on
     their next refresh. Old bin names stay listed in the snapshot, emptied.
     """
-    report = rebin_repository(
-        open_publisher(repo, keys_dir, state_dir, wait=not no_wait), number_of_bins
-    )
+    publisher = open_publisher(repo, keys_dir, state_dir, wait=not no_wait, quiet=as_json)
+    with progress_bars(wants_progress(as_json)) as bars:
+        report = rebin_repository(publisher, number_of_bins, progress=bars)
     if as_json:
         echo_json(report.to_dict())
         return

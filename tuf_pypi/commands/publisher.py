@@ -28,8 +28,8 @@ from ._common import (
     EXIT_OK,
     EXIT_PARTIAL,
     EXPECTED_ERRORS,
-    check_keys_outside,
     echo_json,
+    existing_keys_dir,
     fail_cleanly,
     json_option,
     keys_option,
@@ -172,7 +172,8 @@ def publisher(
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    check_keys_outside(repo, keys_dir)
+    config = existing_keys_dir(repo, keys_dir)
+    keys_dir, state_dir = config.keys_dir, state_dir or config.state_dir
     if isinstance(repo, Path):
         _check_db_outside(db_url, repo)
     keys = KeyDirectory(keys_dir, passphrase=passphrase)

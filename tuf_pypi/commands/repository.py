@@ -11,6 +11,7 @@ import click
 from securesystemslib.signer import Signer
 
 from .. import layout
+from ..config import KEYS_DIR_ENV
 from ..keys import (
     KDF_LIMITS,
     OFFLINE_KDF,
@@ -25,11 +26,13 @@ from ..metrics import Registry
 from ..repository import (
     Expiry,
     StorageError,
+    VerifyReport,
     init_repository,
     load_view,
     repository_status,
     verify_repository,
 )
+from ..repository.bootstrap import check_can_init
 from ..repository.publisher import utcnow
 from ..repository.status_metrics import StatusGauges
 from ._common import (
@@ -38,16 +41,20 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
+    advice_keys_dir,
     check_keys_outside,
     echo_json,
     fail_cleanly,
     json_option,
+    keys_args,
     keys_option,
     link_copies_option,
     open_publisher,
     passphrase,
     repo_option,
+    resolve_keys_dir,
 )
+from ._progress import progress_bars, wants_progress
 from ._s3 import open_storage
 
 __all__ = ["COMMANDS"]
@@ -130,10 +137,11 @@ __all__ = ["COMMANDS"]
     help="Argon2id cost of the offline key files init creates (sensitive: 1 GiB and "
     "seconds per open). Lower only for throwaway keys.",
 )
+@json_option
 @fail_cleanly
 def init(
     repo: Path,
-    keys_dir: Path,
+    keys_dir: Path | None,
     bins: int | None,
     expected_projects: int | None,
     root_keys: int | None,
@@ -146,6 +154,7 @@ def init(
     targets_key_file: Path | None,
     bins_key_file: Path | None,
     kdf_limits: str,
+    as_json: bool,
 ) -> None:
     """Create keys and version 1 of all TUF metadata for the index at --repo.
 
@@ -170,9 +179,12 @@ def init(
     root_keys = len(root_key_files) if held else (root_keys or 1)
     if root_threshold > root_keys:
         raise click.UsageError(f"--root-threshold {root_threshold} exceeds --root-keys {root_keys}")
+    keys_dir = resolve_keys_dir(repo, keys_dir).keys_dir
     check_keys_outside(repo, keys_dir)
     if isinstance(repo, Path) and not repo.is_dir():
         raise StorageError(f"{repo} is not a directory (expected an index root with simple/)")
+    if isinstance(repo, Path):  # a bucket is checked when it is opened
+        check_can_init(repo, keys_dir, root_keys, offline_keys_here=not held)
     expiry = Expiry(
         root=offline_expiry,
         targets=offline_expiry,
@@ -189,21 +201,38 @@ def init(
         label = f"the new offline keys (root, targets, bins) in {keys_dir}"
         offline_secret = passphrase(label, confirm=True, env=OFFLINE_PASSPHRASE_ENV)
         secrets = {"offline_passphrase": offline_secret, "offline_kdf": KDF_LIMITS[kdf_limits]}
-    click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
+    if not as_json:
+        click.echo(f"Generating keys in {keys_dir} and signing {number_of_bins} bins...", err=True)
     storage = open_storage(repo)
-    report = init_repository(
-        storage.root,
-        keys_dir,
-        secret,
-        number_of_bins=number_of_bins,
-        now=utcnow(),
-        root_keys=root_keys,
-        root_threshold=root_threshold,
-        expiry=expiry,
-        storage=storage,
-        **secrets,
-    )
-    click.echo(f"Initialised {repo}/{layout.METADATA_DIR} with {report.number_of_bins} bins.")
+    with progress_bars(wants_progress(as_json)) as bars:
+        report = init_repository(
+            storage.root,
+            keys_dir,
+            secret,
+            number_of_bins=number_of_bins,
+            now=utcnow(),
+            root_keys=root_keys,
+            root_threshold=root_threshold,
+            expiry=expiry,
+            storage=storage,
+            progress=bars,
+            **secrets,
+        )
+    next_command = f"tuf-pypi publish {keys_args(repo, keys_dir)}"
+    metadata = f"{repo}/{layout.METADATA_DIR}"
+    if as_json:
+        echo_json(
+            {
+                "metadata": metadata,
+                "bins": report.number_of_bins,
+                "root_threshold": report.root_threshold,
+                "keys_dir": str(keys_dir.absolute()),
+                "key_files": {label: str(path) for label, path in report.key_files.items()},
+                "next": next_command,
+            }
+        )
+        return
+    click.echo(f"Initialised {metadata} with {report.number_of_bins} bins.")
     for label, path in report.key_files.items():
         click.echo(f"  {label:<8} {path}")
     offline = (
@@ -212,9 +241,12 @@ def init(
         else "Move root-*, targets and bins key files offline"
     )
     click.echo(
-        f"Next: tuf-pypi publish --repo {repo} --keys-dir {keys_dir}\n"
+        f"Next: {next_command}\n"
         f"{offline}; publishing needs only online.key "
-        f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}."
+        f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}.\n"
+        "To leave out --keys-dir from now on, set TUF_PYPI_KEYS_DIR or write this to "
+        "~/.config/tuf-pypi/repositories.toml:\n"
+        f'  [repository."{repo.resolve()}"]\n  keys_dir = "{keys_dir.resolve()}"'
     )
 
 
@@ -243,11 +275,6 @@ state_option = click.option(
 wait_option = click.option(
     "--no-wait", is_flag=True, help="Fail at once if another publisher holds the lock."
 )
-
-
-def _progress(done: int, total: int) -> None:
-    if done == total or done % 1000 == 0:
-        click.echo(f"\r  scanned {done}/{total} projects", err=True, nl=done == total)
 
 
 @click.command()
@@ -281,9 +308,11 @@ def publish(
     targets. Bad pages are reported and left unsigned (exit 3). Running it
     again with nothing changed writes nothing.
     """
-    publisher = open_publisher(repo, keys_dir, state_dir, not no_wait, link_copies)
-    show_progress = not as_json and sys.stderr.isatty()
-    report = publisher.publish(projects or None, progress=_progress if show_progress else None)
+    publisher = open_publisher(repo, keys_dir, state_dir, not no_wait, link_copies, quiet=as_json)
+    with progress_bars(wants_progress(as_json)) as bars:
+        report = publisher.publish(
+            projects or None, progress=bars.pages("scanning pages") if bars else None
+        )
     if as_json:
         echo_json(report.to_dict())
     else:
@@ -348,7 +377,8 @@ def refresh(
     Versions are bumped so clients accept the new signatures. Uses only the
     online key; offline roles are reported by 'tuf-pypi status'.
     """
-    report = open_publisher(repo, keys_dir, state_dir, wait=not no_wait).refresh(within)
+    publisher = open_publisher(repo, keys_dir, state_dir, wait=not no_wait, quiet=as_json)
+    report = publisher.refresh(within)
     if as_json:
         echo_json(
             {
@@ -382,7 +412,9 @@ def refresh(
 @click.option(
     "--keys-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Also show where each private key is: a file here, an HSM, or not on this machine.",
+    envvar=KEYS_DIR_ENV,
+    help="Also show where each private key is: a file here, an HSM, or not on this machine. "
+    "(The commands printed as advice name it, or the config file's, or ./keys.)",
 )
 @click.option(
     "--prometheus",
@@ -409,6 +441,8 @@ def status(
     report = repository_status(
         load_view(open_storage(repo)), utcnow(), warn_within, offline_warn_within, keys
     )
+    report.repo = str(repo.absolute())
+    report.keys_dir = advice_keys_dir(repo, keys_dir)
     if prometheus:
         registry = Registry()
         StatusGauges(registry).update(report, utcnow())
@@ -438,44 +472,105 @@ def status(
 
 @click.command()
 @repo_option
+@click.option(
+    "--mirror",
+    is_flag=True,
+    help="Check what a mirror of someone else's index guarantees: the chain and every "
+    "signed page copy. Live pages that differ from the signed ones are counted, not "
+    "failed (clients never use them). Exit 0 when that holds.",
+)
+@click.option(
+    "--files",
+    "check_files",
+    is_flag=True,
+    help="Also check that every distribution file the signed pages list under "
+    "packages/ is there with its sha256 (reads every file: slow on a big mirror).",
+)
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="NAME",
+    help="A partial mirror ('mirror sync --project'): expect only these projects' page "
+    "copies and files (repeatable). Every signature is still checked.",
+)
+@click.option(
+    "--keys-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=KEYS_DIR_ENV,
+    help="Named in the publish command printed for pending pages; no key is read.",
+)
 @json_option
 @fail_cleanly
-def verify(repo: Path, as_json: bool) -> None:
+def verify(
+    repo: Path,
+    mirror: bool,
+    check_files: bool,
+    projects: tuple[str, ...],
+    keys_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Audit the repository as a client would, from 1.root.json down to every page copy.
 
     Checks the root chain, every signature and threshold, versions, snapshot and
     timestamp consistency, expiry, and every signed page copy's hash and length
     (exit 1 with a list of problems otherwise). Pages under simple/ that are not
-    signed in their current form are listed as pending (exit 3): clients still
-    get the last signed copy until 'tuf-pypi publish' runs.
+    signed in their current form are listed (exit 3): pending ones until 'tuf-pypi
+    publish' runs, refused ones with the reason publish refuses them. Clients still
+    get the last signed copy. With --mirror, those are counted but do not change the
+    exit code: for monitoring a mirror, which has no keys.
     """
-    report = verify_repository(open_storage(repo, copies=True), utcnow())
+    storage = open_storage(repo, copies=True)
+    if not storage.has_metadata():
+        storage.newest_root_version()  # raises, saying what --repo is instead
+    with progress_bars(wants_progress(as_json)) as bars:
+        report = verify_repository(
+            storage,
+            utcnow(),
+            live_pages=True,
+            files=check_files,
+            progress=bars,
+            projects=frozenset(layout.project_name(p) for p in projects) if projects else None,
+        )
     if as_json:
-        echo_json(
-            {
-                "ok": report.ok,
-                "problems": report.problems,
-                "pending": report.pending,
-                "roles": report.roles_checked,
-                "targets": report.targets_checked,
-                "pages": report.pages_checked,
-            }
-        )
+        echo_json({**report.to_dict(), "mode": "mirror" if mirror else "index"})
     else:
-        for problem in report.problems:
-            click.echo(f"problem: {problem}")
-        for pending in report.pending:
-            click.echo(f"pending: {pending} (run 'tuf-pypi publish')")
-        click.echo(
-            f"{'OK' if report.ok else 'FAILED'}: {report.roles_checked} metadata files, "
-            f"{report.targets_checked} targets, {report.pages_checked} pages checked"
-            + ("" if report.ok else f", {len(report.problems)} problems")
-            + (f", {len(report.pending)} pages pending" if report.pending else "")
-        )
+        _print_verify(report, repo, keys_dir, mirror)
     if not report.ok:
         sys.exit(EXIT_FAILED)
-    if report.pending:
+    if (report.pending or report.refused) and not mirror:
         sys.exit(EXIT_PARTIAL)
+
+
+def _print_verify(report: VerifyReport, repo: Path, keys_dir: Path | None, mirror: bool) -> None:
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    unsigned = len(report.pending) + len(report.refused)
+    if mirror:
+        if unsigned:
+            click.echo(
+                f"note: {unsigned} live pages under simple/ differ from their signed copies "
+                "(TUF clients use the signed copies; not a problem for this mirror)"
+            )
+    else:
+        for refused in report.refused:
+            click.echo(f"refused: {refused} (publish will not sign it; fix the page)")
+        if report.pending:
+            publish = f"tuf-pypi publish {keys_args(repo, keys_dir)}"
+            for pending in report.pending:
+                click.echo(f"pending: {pending}")
+            click.echo(
+                f"to sign the pending pages: {publish}\n"
+                "(a mirror of an index you do not sign? use 'tuf-pypi verify --mirror')"
+            )
+    files = f", {report.files_checked} files" if report.files_checked else ""
+    click.echo(
+        f"{'OK' if report.ok else 'FAILED'}: {report.roles_checked} metadata files, "
+        f"{report.targets_checked} targets, {report.pages_checked} pages{files} checked"
+        + ("" if report.ok else f", {len(report.problems)} problems")
+        + (f", {len(report.pending)} pages pending" if report.pending and not mirror else "")
+        + (f", {len(report.refused)} pages refused" if report.refused and not mirror else "")
+    )
 
 
 COMMANDS = [init, publish, refresh, status, verify]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urljoin, urlsplit
 
 from .. import layout
+from ..layout import packages_path
 
 __all__ = [
     "ALL_PROJECTS",
@@ -25,8 +25,6 @@ __all__ = [
     "page_copy_path",
 ]
 
-#: The ``/packages/`` segment DESIGN §6 maps onto every mirror's ``packages/``.
-_PACKAGES = "/packages/"
 ALL_PROJECTS = "*"
 #: ``N.<role>.json`` or ``<role>.json``; the role part is checked by layout.
 _METADATA_FILE = re.compile(r"(?:[1-9][0-9]*\.)?([^./]+)\.json", re.ASCII)
@@ -61,26 +59,6 @@ def page_copy_path(target_path: str, sha256: str) -> str:
     """``simple/<p>/<sha256>.<form>``: the consistent-snapshot copy clients download."""
     page = layout.parse_page_target(target_path)
     return f"{layout.SIMPLE_DIR}/{page.project}/{layout.consistent_name(page.form, sha256)}"
-
-
-def packages_path(page_url: str, link_url: str) -> str | None:
-    """Where a file link lands under a mirror's ``packages/``, or None if it cannot.
-
-    The link resolves against its page's URL; the part after the *last* ``/packages/``
-    segment (as the client's ``file_urls`` cuts it) is the file's place under every
-    mirror's ``packages/``, percent-decoded as a web server maps it to disk. Links
-    outside a ``packages/`` tree stay where they are (clients fetch them from their
-    own URL), so None. A path that could leave ``packages/`` raises ValueError.
-    """
-    path = urlsplit(urljoin(page_url, link_url)).path
-    cut = path.rfind(_PACKAGES)
-    if cut == -1:
-        return None
-    rest = unquote(path[cut + len(_PACKAGES) :])
-    try:
-        return layout.check_relative_path(rest)
-    except layout.LayoutError:
-        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/") from None
 
 
 @dataclass(frozen=True)

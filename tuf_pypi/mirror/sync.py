@@ -203,7 +203,8 @@ def sync_mirror(
         )
     fetcher = BoundedFetcher(limits)
     try:
-        with sync_lock(state_dir, wait_for_lock):
+        waiting = None if progress is None else (lambda f: progress(f"waiting for the lock {f}..."))
+        with sync_lock(state_dir, wait_for_lock, waiting):
             run = _Sync(mirror, tree, options, fetcher, now or datetime.now(timezone.utc))
             run.progress = progress or _quiet
             return run.run(root, StateFile(state_dir))

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -251,11 +251,16 @@ class StateFile:
 
 
 @contextlib.contextmanager
-def sync_lock(state_dir: Path, wait: bool = True) -> Iterator[None]:
-    """Hold ``<state_dir>/publish.lock`` (flock): one writer per mirror at a time."""
+def sync_lock(
+    state_dir: Path, wait: bool = True, on_wait: Callable[[Path], None] | None = None
+) -> Iterator[None]:
+    """Hold ``<state_dir>/publish.lock`` (flock): one writer per mirror at a time.
+
+    ``on_wait`` is told when another sync or gc holds it and this one starts waiting.
+    """
     lock_file = Path(state_dir) / LOCK_NAME
     try:
-        with exclusive_lock(lock_file, wait):
+        with exclusive_lock(lock_file, wait, on_wait):
             yield
     except LockBusy:
         raise SetupError(f"another sync or gc holds {lock_file}") from None

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -247,17 +247,19 @@ def collect_garbage(
     *,
     dry_run: bool = False,
     wait_for_lock: bool = True,
+    on_lock_wait: Callable[[Path], None] | None = None,
 ) -> GcReport:
     """Delete what no live snapshot references and is older than ``grace``.
 
-    Takes the publisher lock (``lock_file``, the one ``Publisher`` uses). Never
+    Takes the publisher lock (``lock_file``, the one ``Publisher`` uses; ``on_lock_wait``
+    is told when it has to wait for it). Never
     touches root versions, ``root.json``, ``timestamp.json``, the live pages or
     ``packages/``. With ``dry_run`` only reports.
     """
     if grace < timedelta(0):
         raise ValueError(f"grace period must not be negative, not {grace}")
     cutoff = now - grace
-    with publisher_lock(lock_file, wait_for_lock):
+    with publisher_lock(lock_file, wait_for_lock, on_lock_wait):
         view = load_view(storage)
         metadata = _metadata_files(storage)
         pages = _page_copies(storage)

@@ -125,6 +125,8 @@ class Publisher:
         self.link_copies = link_copies
         self._signers: dict[str, Signer] = {}
         self._state: PublishedState | None = None
+        #: Called with the lock file when a change has to wait for another publisher.
+        self.on_lock_wait: Callable[[Path], None] | None = None
         #: The bytes :meth:`_write_versioned` last wrote (the snapshot, for the timestamp).
         self._written = b""
 
@@ -267,7 +269,7 @@ class Publisher:
         The state is dropped (re-read next time) if the body raises.
         """
         with (
-            publisher_lock(self.lock_file, self.wait_for_lock),
+            publisher_lock(self.lock_file, self.wait_for_lock, self.on_lock_wait),
             _gc_paused(),
             self._session() as state,
         ):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -197,11 +197,28 @@ def _retire_and_stage(
     return changes, len(retired)
 
 
-def rebin(publisher: Publisher, number_of_bins: int) -> RebinReport:
+def _reading(
+    state: PublishedState,
+    storage: RepositoryStorage,
+    names: list[str],
+    progress: Callable[[str, int, int], None] | None,
+) -> Iterator[dict[str, Any]]:
+    for done, name in enumerate(names, 1):
+        yield state.bin_targets(storage, name)
+        if progress is not None:
+            progress("reading bins", done, len(names))
+
+
+def rebin(
+    publisher: Publisher,
+    number_of_bins: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RebinReport:
     """Move every target into ``number_of_bins`` bins and publish it (see module doc).
 
     Needs the bins key in the publisher's key directory (a key file or a signer
     URI); fails before writing anything without it, or when the count is unchanged.
+    ``progress(stage, done, total)`` is told as the old bins are read.
     """
     storage = publisher.storage
     with publisher.transaction() as state:
@@ -213,9 +230,7 @@ def rebin(publisher: Publisher, number_of_bins: int) -> RebinReport:
         view = load_view(storage)
         signers = _bins_signers(publisher, view.targets.signed)
         old_names = state.bin_names()
-        moved = rebin_targets(
-            (state.bin_targets(storage, name) for name in old_names), number_of_bins
-        )
+        moved = rebin_targets(_reading(state, storage, old_names, progress), number_of_bins)
         report.targets = sum(len(t) for t in moved.values())
         bins_md = _new_bins_role(view.bins, number_of_bins, publisher, signers)
         try:

@@ -11,20 +11,21 @@ from .view import RepositoryView
 
 __all__ = ["RoleStatus", "StatusReport", "repository_status"]
 
-#: Commands an admin runs when a role needs re-signing ({repo}, {version}: filled in).
-_ONLINE_FIX = "tuf-pypi refresh --repo {repo} (from cron, online key only)"
+#: Commands an admin runs when a role needs re-signing ({repo}, {keys}, {version}:
+#: filled in), complete with the options they need to run as printed.
+_ONLINE_FIX = "tuf-pypi refresh --repo {repo} --keys-dir {keys} (from cron, online key only)"
 _OFFLINE_FIX = (
     "tuf-pypi {role} prepare --repo {repo} --expires 365d --out {role}-{version}.json; "
     "each key holder: tuf-pypi sign {role}-{version}.json --key KEYFILE --repo {repo}; "
-    "then: tuf-pypi {role} apply --repo {repo} {role}-{version}.json "
+    "then: tuf-pypi {role} apply --repo {repo} --keys-dir {keys} {role}-{version}.json "
     "(needs the offline keys of {role}; see docs/ceremony.md)"
 )
 
 
-def _fix(role: RoleStatus, repo: str) -> str:
+def _fix(role: RoleStatus, repo: str, keys: str) -> str:
     if role.online:
-        return _ONLINE_FIX.format(repo=repo)
-    return _OFFLINE_FIX.format(role=role.role, repo=repo, version=role.version + 1)
+        return _ONLINE_FIX.format(repo=repo, keys=keys)
+    return _OFFLINE_FIX.format(role=role.role, repo=repo, keys=keys, version=role.version + 1)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class StatusReport:
     targets: int = 0
     bins_with_targets: int = 0
     repo: str = "REPO"
+    #: The key directory the printed commands name (the publishing host's).
+    keys_dir: str = "KEYS_DIR"
 
     @property
     def worst(self) -> str:
@@ -70,7 +73,11 @@ class StatusReport:
 
     def advice(self) -> list[str]:
         """One line per role that needs attention, with the exact commands to run."""
-        return [f"{r.role} {r.state}: {_fix(r, self.repo)}" for r in self.roles if r.state != "ok"]
+        return [
+            f"{r.role} {r.state}: {_fix(r, self.repo, self.keys_dir)}"
+            for r in self.roles
+            if r.state != "ok"
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {

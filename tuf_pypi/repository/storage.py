@@ -39,7 +39,7 @@ import contextlib
 import enum
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,14 +296,27 @@ class RepositoryStorage:
     def newest_root_version(self) -> int:
         """Version of the newest ``N.root.json``; StorageError if this is no repository."""
         if not self.has_metadata():
-            raise StorageError(
-                f"{self.root} is not a tuf-pypi repository (no {layout.METADATA_DIR}/); "
-                "run 'tuf-pypi init' first"
-            )
+            raise StorageError(self._not_a_repository())
         versions = self.root_versions()
         if not versions:
             raise StorageError(f"no N.root.json in {self.metadata_dir}")
         return versions[-1]
+
+    def _not_a_repository(self) -> str:
+        """Why ``root`` holds no repository: a typo'd path must not be told to run init."""
+        if not self.root.exists():
+            return f"{self.root} does not exist (check --repo)"
+        if not self.root.is_dir():
+            return f"{self.root} is not a directory (check --repo)"
+        if not self.simple_dir.is_dir():
+            return (
+                f"{self.root} has no {layout.SIMPLE_DIR}/ directory: is it the index root "
+                "(the directory holding simple/)? Check --repo"
+            )
+        return (
+            f"{self.root} is not a tuf-pypi repository yet (no {layout.METADATA_DIR}/); "
+            "run 'tuf-pypi init' first"
+        )
 
     def has_metadata(self) -> bool:
         return (self.metadata_dir / "timestamp.json").exists() or (
@@ -341,13 +354,16 @@ def _metadata_kind(filename: str) -> WriteKind:
 
 
 @contextlib.contextmanager
-def publisher_lock(lock_file: Path, wait: bool = True) -> Iterator[None]:
+def publisher_lock(
+    lock_file: Path, wait: bool = True, on_wait: Callable[[Path], None] | None = None
+) -> Iterator[None]:
     """Exclusive lock: one publisher changes a repository at a time (DESIGN §5.3).
 
     The lock file lives outside the served tree (the key or state directory).
+    ``on_wait`` is told when the lock is busy and this call starts waiting.
     """
     try:
-        with exclusive_lock(lock_file, wait):
+        with exclusive_lock(lock_file, wait, on_wait):
             yield
     except LockBusy:
         raise LockBusyError(f"another publisher holds {lock_file}") from None

@@ -10,7 +10,7 @@ the whole damage at once.
 from __future__ import annotations
 
 import hashlib
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,24 +18,49 @@ from tuf.api.exceptions import RepositoryError, UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root, Snapshot, Targets, Timestamp
 
 from .. import layout
+from .scan import Skipped, project_dirs, read_page
 from .storage import RepositoryStorage
+from .verify_files import check_files
 
-__all__ = ["VerifyReport", "verify_repository"]
+__all__ = ["Progress", "VerifyReport", "verify_repository"]
+
+
+#: Called as progress(stage, done, total) while bins, pages or files are checked.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
 class VerifyReport:
     problems: list[str] = field(default_factory=list)
-    #: Pages not (yet) signed in their current form: the repository is still
-    #: valid for clients, who keep getting the last signed copy.
+    #: Pages not (yet) signed in their current form that publish would sign: the
+    #: repository is still valid for clients, who keep getting the last signed copy.
     pending: list[str] = field(default_factory=list)
+    #: Pages not signed in their current form that publish refuses, with its reason.
+    refused: list[str] = field(default_factory=list)
     roles_checked: int = 0
     targets_checked: int = 0
     pages_checked: int = 0
+    #: With the file check (mirror mode): distribution files checked under packages/,
+    #: and links outside any packages/ tree (clients fetch those from their own URL).
+    files_checked: int = 0
+    files_elsewhere: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "pending": self.pending,
+            "refused": self.refused,
+            "roles": self.roles_checked,
+            "targets": self.targets_checked,
+            "pages": self.pages_checked,
+            "files": self.files_checked,
+            "files_elsewhere": self.files_elsewhere,
+        }
 
 
 def _tuf(filename: str) -> str:
@@ -43,10 +68,21 @@ def _tuf(filename: str) -> str:
 
 
 class _Audit:
-    def __init__(self, storage: RepositoryStorage, now: datetime) -> None:
+    def __init__(
+        self,
+        storage: RepositoryStorage,
+        now: datetime,
+        progress: Progress | None,
+        projects: frozenset[str] | None = None,
+    ) -> None:
         self.storage = storage
         self.now = now
         self.report = VerifyReport()
+        self.progress = progress
+        #: Only these projects' page copies are expected here (a partial mirror).
+        self.projects = projects
+        #: Target path -> sha256 of every page target the bins sign.
+        self.seen_targets: dict[str, str] = {}
 
     def problem(self, message: str) -> None:
         self.report.problems.append(message)
@@ -142,7 +178,6 @@ class _Audit:
         if snapshot.signed.version != snap_meta.version:
             self.problem(f"{_tuf(snapshot_name)}: has version {snapshot.signed.version}")
         self.targets_tree(root, snapshot)
-        self.coverage()
         return self.report
 
     def load_listed(self, snapshot: Metadata[Snapshot], role: str) -> Metadata[Targets] | None:
@@ -179,8 +214,10 @@ class _Audit:
             # drops a role (TUF 5.5.5). No delegation points at them, so none is read.
             if not layout.is_bin_role(extra):
                 self.problem(f"snapshot lists {extra}, which no role delegates")
-        self.seen_targets: dict[str, str] = {}
-        for name in succinct.get_roles():
+        names = list(succinct.get_roles())
+        for done, name in enumerate(names, 1):
+            if self.progress is not None:
+                self.progress("bins", done, len(names))
             md = self.load_listed(snapshot, name)
             if md is None:
                 continue
@@ -201,6 +238,8 @@ class _Audit:
         if digest is None or list(target.hashes) != ["sha256"]:
             self.problem(f"{bin_name}: {path} must have exactly one hash, sha256")
             return
+        if self.projects is not None and page.project not in self.projects:
+            return  # signed, but not mirrored here
         copy = (
             self.storage.root
             / layout.SIMPLE_DIR
@@ -219,26 +258,71 @@ class _Audit:
         self.seen_targets[path] = digest
 
     def coverage(self) -> None:
-        """Every page under simple/ is signed, in its current form."""
-        seen = getattr(self, "seen_targets", {})
-        simple = self.storage.simple_dir
-        if not simple.is_dir():
-            return
-        for entry in sorted(os.scandir(simple), key=lambda e: e.name):
-            if not entry.is_dir():
+        """Every page under simple/ is signed in its current form; if not, say why.
+
+        A page that matches its signed hash costs one read and one hash, as a client's
+        check would. Only the others are judged by publish's own rules (``scan``): one
+        publish would sign is pending; one it refuses is reported with its reason,
+        since publishing cannot help.
+        """
+        seen = self.seen_targets
+        entries = list(project_dirs(self.storage))
+        for done, entry in enumerate(entries, 1):
+            if self.progress is not None:
+                self.progress("pages", done, len(entries))
+            if isinstance(entry, Skipped):
+                self.report.refused.append(f"{entry.source}: {entry.reason}")
                 continue
             for form in layout.PAGE_FORMS:
-                page = simple / entry.name / form
-                if not page.is_file():
+                path = layout.page_target(entry, form)
+                digest = _digest_of(self.storage, path)
+                if digest is None:
                     continue
                 self.report.pages_checked += 1
-                path = f"{layout.SIMPLE_DIR}/{entry.name}/{form}"
-                if path not in seen:
-                    self.report.pending.append(f"{path}: not signed yet")
-                elif hashlib.sha256(page.read_bytes()).hexdigest() != seen[path]:
-                    self.report.pending.append(f"{path}: changed since it was signed")
+                if seen.get(path) == digest:
+                    continue
+                page = read_page(self.storage.root, entry, form)
+                if isinstance(page, Skipped):
+                    self.report.refused.append(f"{path}: {page.reason}")
+                elif page is not None:
+                    why = "not signed yet" if path not in seen else "changed since it was signed"
+                    self.report.pending.append(f"{path}: {why}")
 
 
-def verify_repository(storage: RepositoryStorage, now: datetime) -> VerifyReport:
-    """Audit the repository at ``storage`` as of ``now``; see :class:`VerifyReport`."""
-    return _Audit(storage, now).run()
+def _digest_of(storage: RepositoryStorage, path: str) -> str | None:
+    """sha256 of the page file, None if there is none (or it cannot be read)."""
+    try:
+        return hashlib.sha256((storage.root / path).read_bytes()).hexdigest()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except OSError:
+        return ""  # unreadable: never equal to a signed hash, so read_page says why
+
+
+def verify_repository(
+    storage: RepositoryStorage,
+    now: datetime,
+    *,
+    live_pages: bool = True,
+    files: bool = False,
+    progress: Progress | None = None,
+    projects: frozenset[str] | None = None,
+) -> VerifyReport:
+    """Audit the repository at ``storage`` as of ``now``; see :class:`VerifyReport`.
+
+    ``live_pages``: also compare the pages under simple/ with what is signed (the
+    index admin's question; ``verify --mirror`` only counts what differs).
+    ``files``: also check every distribution file the signed pages list under
+    packages/ against its sha256 (what a mirror serves clients). ``projects``: only
+    these projects' copies and files are expected (a partial mirror); every
+    signature is still checked.
+    """
+    audit = _Audit(storage, now, progress, projects)
+    report = audit.run()
+    if live_pages:
+        audit.coverage()
+    if files:
+        checked = check_files(storage, audit.seen_targets, progress)
+        report.problems.extend(checked.problems)
+        report.files_checked, report.files_elsewhere = checked.checked, checked.elsewhere
+    return report
