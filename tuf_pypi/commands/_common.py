@@ -239,7 +239,7 @@ link_copies_option = click.option(
 )
 
 
-def resolve_keys_dir(repo: Path | None, keys_dir: Path | None) -> RepositoryConfig:
+def resolve_keys_dir(repo: Path | ObjectStoreURL | None, keys_dir: Path | None) -> RepositoryConfig:
     """The key (and state) directory for ``repo``: option, environment, config file, ./keys.
 
     Reads the click context to tell ``--keys-dir`` from ``TUF_PYPI_KEYS_DIR``, so an
@@ -254,7 +254,7 @@ def resolve_keys_dir(repo: Path | None, keys_dir: Path | None) -> RepositoryConf
     return repository_config(repo if isinstance(repo, Path) else None, keys_dir, source)
 
 
-def existing_keys_dir(repo: Path, keys_dir: Path | None) -> RepositoryConfig:
+def existing_keys_dir(repo: Path | ObjectStoreURL, keys_dir: Path | None) -> RepositoryConfig:
     """Like :func:`resolve_keys_dir`, but the directory must exist: it is never created
     here (only ``init`` and ``key generate`` make one), so a cron job started in the
     wrong directory fails at once, naming the path it looked in."""

@@ -221,7 +221,8 @@ def _write_proposal(
         raise CeremonyError(f"{out} already exists; choose another --out")
     out.write_bytes(proposal.to_bytes())
     changes = describe_change(proposal.role, current.signed if current else None, proposal.signed)
-    next_command = f"tuf-pypi sign {out.name} --key KEYFILE --repo {repo.absolute()}"
+    shown = repo.absolute() if isinstance(repo, Path) else repo
+    next_command = f"tuf-pypi sign {out.name} --key KEYFILE --repo {shown}"
     if as_json:
         echo_json(
             {

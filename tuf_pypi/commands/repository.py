@@ -243,11 +243,14 @@ def init(
     click.echo(
         f"Next: {next_command}\n"
         f"{offline}; publishing needs only online.key "
-        f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}.\n"
-        "To leave out --keys-dir from now on, set TUF_PYPI_KEYS_DIR or write this to "
-        "~/.config/tuf-pypi/repositories.toml:\n"
-        f'  [repository."{repo.resolve()}"]\n  keys_dir = "{keys_dir.resolve()}"'
+        f"and {PASSPHRASE_ENV}, never {OFFLINE_PASSPHRASE_ENV}."
     )
+    if isinstance(repo, Path):  # the config file names local index roots
+        click.echo(
+            "To leave out --keys-dir from now on, set TUF_PYPI_KEYS_DIR or write this to "
+            "~/.config/tuf-pypi/repositories.toml:\n"
+            f'  [repository."{repo.resolve()}"]\n  keys_dir = "{keys_dir.resolve()}"'
+        )
 
 
 def _holder_signers(
@@ -441,7 +444,7 @@ def status(
     report = repository_status(
         load_view(open_storage(repo)), utcnow(), warn_within, offline_warn_within, keys
     )
-    report.repo = str(repo.absolute())
+    report.repo = str(repo.absolute() if isinstance(repo, Path) else repo)
     report.keys_dir = advice_keys_dir(repo, keys_dir)
     if prometheus:
         registry = Registry()
