@@ -189,6 +189,9 @@ class QueueDaemon:
         self.storage = fenced(self._check_leadership)
         self.publisher = make_publisher(self.storage)
         self._queue: QueueDatabase | None = None
+        # Kept here, not read from the connection: a session the server ended has
+        # already forgotten it was leading, and the operator still needs "stepped down".
+        self._active = False
         self._last_housekeeping = -float("inf")
 
     # -- the queue connection and the lock ---------------------------------------------
@@ -213,14 +216,17 @@ class QueueDaemon:
     def _disconnect(self) -> None:
         if self._queue is not None:
             queue, self._queue = self._queue, None
-            was_leading = queue.leading
             try:
                 queue.close()
             except QueueError as e:  # the connection is being dropped anyway
                 _log.debug("closing the queue connection: %s", e)
-            if was_leading:
-                _log.info("stepped down: no longer the active publisher")
-        self.metrics.active.set(0)
+        if self._active:
+            _log.info("stepped down: no longer the active publisher")
+        self._set_active(False)
+
+    def _set_active(self, active: bool) -> None:
+        self._active = active
+        self.metrics.active.set(1 if active else 0)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -311,7 +317,7 @@ class QueueDaemon:
                     f"another publisher is active ({queue.leader() or 'unknown'}); "
                     "it publishes the queue"
                 )
-            self.metrics.active.set(1)
+            self._set_active(True)
             self._housekeeping(queue, force=True)
             results = []
             while entries := queue.claim(self.settings.limits):
@@ -352,13 +358,13 @@ class QueueDaemon:
         queue = self._connection()
         if not queue.leading:
             if not queue.try_lead():
-                self.metrics.active.set(0)
+                self._set_active(False)
                 self._observe_queue(queue)
                 self._housekeeping(queue)
                 stop.wait(self.settings.poll)
                 return
             _log.info("active: publishing the queue at %s", redact(queue.url))
-            self.metrics.active.set(1)
+            self._set_active(True)
         self._housekeeping(queue)
         wait = self.settings.limits.wait_before_cut(self._observe_queue(queue))
         if wait > 0:
