@@ -24,7 +24,7 @@ Task-oriented guides: [repository.md](repository.md) for index admins.
 | code | meaning |
 |---|---|
 | 0 | success |
-| 1 | failed: an error (one line on stderr, naming the file, project or role), or `verify` found problems |
+| 1 | failed: an error (one line on stderr, `error: ...`, naming the file, project or role), or `verify` found problems. A Python traceback instead of that line is a bug in tuf-pypi: please report it with the traceback |
 | 2 | usage error: a bad option or argument |
 | 3 | partly done: `publish` skipped pages it could not sign; `verify` found pages not yet signed; `status`: a role expires within its warning window |
 | 4 | `status`: a role has expired |

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import SettingError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -53,7 +55,7 @@ DEFAULT_KEYS_DIR = Path("keys")
 _SYSTEM_CONFIG = Path("/etc/tuf-pypi/repositories.toml")
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingError):
     """The configuration file cannot be used; the message names the file."""
 
 

@@ -41,6 +41,7 @@ from securesystemslib.formats import encode_canonical
 from securesystemslib.signer import CryptoSigner, Key, Signer, SSlibKey
 
 from . import layout
+from .errors import RepoError
 
 __all__ = [
     "HSM_PIN_ENV",
@@ -105,7 +106,7 @@ OFFLINE_KDF = KDF_LIMITS["sensitive"]
 PassphraseSource = Callable[[str], str]
 
 
-class KeyFileError(Exception):
+class KeyFileError(RepoError):
     """A key file that cannot be used; the message names the file, never a secret."""
 
 
@@ -293,7 +294,7 @@ class OfflineSigners:
         labels.update(targets=self.targets, bins=self.bins)
         ids = [s.public_key.keyid for s in labels.values()]
         if len(set(ids)) != len(ids):
-            raise ValueError("the same key is given for two offline roles or root keys")
+            raise KeyFileError("the same key is given for two offline roles or root keys")
         return labels
 
 

@@ -14,6 +14,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from .errors import InputError
+
 __all__ = [
     "BINS_ROLE",
     "BIN_PREFIX",
@@ -77,7 +79,7 @@ _BIN_SUFFIX = re.compile(r"[0-9a-f]{1,8}", re.ASCII)
 _UNSAFE_PATH_CHAR = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-class LayoutError(ValueError):
+class LayoutError(InputError):
     """A name or path that does not fit the repository layout."""
 
 
@@ -271,7 +273,7 @@ def packages_path(page_url: str, link_url: str) -> str | None:
     segment (as the client's ``file_urls`` cuts it) is the file's place under every
     mirror's ``packages/``, percent-decoded as a web server maps it to disk. Links
     outside a ``packages/`` tree stay where they are (clients fetch them from their
-    own URL), so None. A path that could leave ``packages/`` raises ValueError.
+    own URL), so None. A path that could leave ``packages/`` raises LayoutError.
     Shared by mirror sync (what to copy) and ``verify --files`` (what to check).
     """
     path = urlsplit(urljoin(page_url, link_url)).path
@@ -282,4 +284,4 @@ def packages_path(page_url: str, link_url: str) -> str | None:
     try:
         return check_relative_path(rest)
     except LayoutError:
-        raise ValueError(f"file link {link_url!r} has an unsafe path under packages/") from None
+        raise LayoutError(f"file link {link_url!r} has an unsafe path under packages/") from None

@@ -33,6 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .errors import RepoError, SettingError
+
 __all__ = [
     "DEFAULT_PARALLEL",
     "ObjectExists",
@@ -64,7 +66,7 @@ _VERSIONED_METADATA = re.compile(r"^tuf/[1-9][0-9]*\.[^/]+\.json$")
 _PAGE_COPY = re.compile(r"^simple/[^/]+/[0-9a-f]{64}\.index\.(html|v1_json)$")
 
 
-class ObjectStoreError(Exception):
+class ObjectStoreError(RepoError):
     """A request to the object store failed; the message names bucket, key and cause."""
 
 
@@ -85,19 +87,19 @@ class ObjectStoreURL:
 
     @classmethod
     def parse(cls, text: str) -> ObjectStoreURL:
-        """Validate an ``s3://`` URL; ValueError naming it and the rule it breaks."""
+        """Validate an ``s3://`` URL; SettingError naming it and the rule it breaks."""
         if not is_object_store_url(text):
-            raise ValueError(f"{text!r} is not an s3://BUCKET/PREFIX URL")
+            raise SettingError(f"{text!r} is not an s3://BUCKET/PREFIX URL")
         bucket, _, prefix = text[len(SCHEME) :].partition("/")
         if not _BUCKET.match(bucket) or ".." in bucket:
-            raise ValueError(
+            raise SettingError(
                 f"{text!r}: bucket {bucket!r} is not a valid S3 bucket name "
                 "(3-63 characters: lower-case letters, digits, '.' and '-')"
             )
         parts = [p for p in prefix.split("/") if p]
         for part in parts:
             if part in (".", "..") or not _PREFIX_PART.match(part):
-                raise ValueError(
+                raise SettingError(
                     f"{text!r}: prefix part {part!r} is not allowed "
                     "(letters, digits and . _ ~ + - only; no '.' or '..')"
                 )

@@ -25,13 +25,18 @@ import html
 import io
 import json
 import os
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from . import layout
+from .errors import InputError
 
 __all__ = [
     "DEFAULT_SAMPLE",
@@ -40,11 +45,6 @@ __all__ = [
     "build_index",
     "build_wheel",
 ]
-
-# PEP 508 / core metadata rule for a valid project name.
-_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-# A version must not contain what would make the wheel file name ambiguous.
-_VERSION_RE = re.compile(r"^[A-Za-z0-9.+!]+$")
 
 # Earliest date a zip file can hold; fixed so rebuilt wheels are byte-identical.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -76,12 +76,18 @@ class SampleDist:
     yanked: str | None = None
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
-            raise ValueError(f"invalid project name {self.name!r}: see PEP 508 names")
-        if not _VERSION_RE.match(self.version):
-            raise ValueError(
-                f"invalid version {self.version!r} for {self.name!r}: use a normalized"
-                " PEP 440 version (no '-', '_' or spaces)"
+        layout.project_name(self.name)  # LayoutError naming it
+        # Normalized, so the wheel file name, its METADATA and the page all say the
+        # same version, and the file name stays unambiguous (no '-').
+        try:
+            normalized = str(Version(self.version))
+        except InvalidVersion:
+            normalized = None
+        if normalized != self.version:
+            hint = f": use {normalized!r}" if normalized else ""
+            raise InputError(
+                f"invalid version {self.version!r} for {self.name!r}: sample versions are"
+                f" normalized PEP 440 versions{hint}"
             )
         if isinstance(self.requires, str):
             raise TypeError(f"requires of {self.name!r} must be a tuple of strings, not a str")
@@ -109,7 +115,7 @@ installers must skip, an odd-cased/underscored project name, and a Requires-Pyth
 
 def _normalize(name: str) -> str:
     """PEP 503 normalized project name (the ``simple/<project>/`` directory)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def _wheel_name(name: str) -> str:
@@ -287,7 +293,7 @@ def _wheel_metadata(path: Path) -> bytes:
             n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
         ]
         if len(names) != 1:
-            raise ValueError(f"{path}: expected exactly one .dist-info/METADATA, found {names}")
+            raise InputError(f"{path}: expected exactly one .dist-info/METADATA, found {names}")
         return zf.read(names[0])
 
 
@@ -297,16 +303,20 @@ def _scan_wheels(root: Path) -> dict[str, list[Path]]:
     packages = root / "packages"
     if packages.is_dir():
         for path in sorted(packages.rglob("*.whl")):
-            project = _normalize(path.name.split("-", 1)[0])
+            try:
+                project = parse_wheel_filename(path.name)[0]
+            except InvalidWheelFilename as e:
+                raise InputError(f"{path}: {e}") from None
             found.setdefault(project, []).append(path)
     return found
 
 
-def _version_key(version: str) -> tuple[tuple[int, ...], str]:
-    """Order for display only: numeric release segments, then the rest as text."""
-    m = re.match(r"\d+(?:\.\d+)*", version)
-    release = tuple(int(p) for p in m.group(0).split(".")) if m else ()
-    return release, version[m.end() if m else 0 :]
+def _version_key(version: str) -> tuple[int, Version | str]:
+    """PEP 440 order (what pip picks), with unparseable versions first, as text."""
+    try:
+        return 1, Version(version)
+    except InvalidVersion:
+        return 0, version
 
 
 def _file_url(root: Path, path: Path, base_url: str | None) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from packaging.version import Version
 
 from tuf_pypi.cli import main
 from tuf_pypi.commands.client import release_of
@@ -32,8 +33,12 @@ def run(index: Index, tmp_path: Path):
     return invoke
 
 
-def test_download_a_release(index: Index, serve: Serve, run, tmp_path: Path) -> None:
-    result = run(serve(index), args=["Demo_Core==1.0"])
+@pytest.mark.parametrize("requirement", ["Demo_Core==1.0", "demo.core==1.0.0", "demo-core==v1.0"])
+def test_download_a_release(
+    index: Index, serve: Serve, run, tmp_path: Path, requirement: str
+) -> None:
+    """Name and version match as pip matches them (PEP 503 names, PEP 440 versions)."""
+    result = run(serve(index), args=[requirement])
     assert result.exit_code == 0, result.output
     wheel = tmp_path / "dl" / "demo_core-1.0-py3-none-any.whl"
     assert result.stdout == f"verified {wheel}\n"  # warnings may go to stderr
@@ -90,6 +95,7 @@ def test_failures_exit_1_with_one_line_each(index: Index, serve: Serve, run) -> 
         (["no-such-project==1.0"], 1, "not listed"),
         (["demo-core"], 2, "give NAME==VERSION"),
         (["demo-core=="], 2, "is not NAME==VERSION"),
+        (["demo-core==1.0-beta?"], 2, "version '1.0-beta?' is not a PEP 440 version"),
     ],
 )
 def test_nothing_to_download(
@@ -101,15 +107,17 @@ def test_nothing_to_download(
 
 
 def test_release_of_parses_wheel_and_sdist_names() -> None:
-    assert release_of("Demo_Core-1.0-py3-none-any.whl") == ("demo-core", "1.0")
+    assert release_of("Demo_Core-1.0-py3-none-any.whl") == ("demo-core", Version("1.0"))
     assert release_of("demo_lib-2.0-1-cp312-cp312-manylinux_2_17_x86_64.whl") == (
         "demo-lib",
-        "2.0",
+        Version("2.0"),
     )
-    assert release_of("demo-lib-2.0.tar.gz") == ("demo-lib", "2.0")
-    assert release_of("demo_lib-2.0.zip") == ("demo-lib", "2.0")
+    assert release_of("demo-lib-2.0.tar.gz") == ("demo-lib", Version("2.0"))
+    assert release_of("demo_lib-2.0.zip") == ("demo-lib", Version("2.0"))
+    assert release_of("demo_lib-1.0.RC1.zip") == ("demo-lib", Version("1.0rc1"))
     assert release_of("demo.exe") is None
     assert release_of("broken.whl") is None
+    assert release_of("demo-lib-not.a.version.tar.gz") is None
 
 
 def test_mirrors_and_root_from_a_configuration_file(

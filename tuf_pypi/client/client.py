@@ -218,7 +218,7 @@ def _form_file(form: str) -> str:
         return _FORM_FILES[form]
     except KeyError:
         choices = ", ".join(sorted(_FORM_FILES))
-        raise ValueError(f"unknown page form {form!r}: use one of {choices}") from None
+        raise SetupError(f"unknown page form {form!r}: use one of {choices}") from None
 
 
 def _pinned_root(root: bytes | str | os.PathLike[str]) -> bytes:
@@ -236,6 +236,8 @@ def _pinned_root(root: bytes | str | os.PathLike[str]) -> bytes:
         if not isinstance(md.signed, Root):
             raise SetupError(f"{source} is {md.signed.type} metadata, not root")
         md.signed.verify_delegate(Root.type, md.signed_bytes, md.signatures)
+    except SetupError:
+        raise  # already says what is wrong (it is a ValueError too)
     except (RepositoryError, ValueError, KeyError, TypeError) as exc:
         raise SetupError(f"{source} is not valid, self-signed TUF root metadata: {exc}") from exc
     return data

@@ -185,16 +185,16 @@ def parse_size(text: str | int) -> int:
     without ``i``, 1024-based with it)."""
     if isinstance(text, int) and not isinstance(text, bool):
         if text <= 0:
-            raise ValueError(f"size {text} must be positive")
+            raise SetupError(f"size {text} must be positive")
         return text
     match = _SIZE.fullmatch(str(text).strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a size like 500MB, 2GiB or 1000000")
+        raise SetupError(f"{text!r} is not a size like 500MB, 2GiB or 1000000")
     number, unit, binary = match.groups()
     power = "KMGT".find(unit.upper()) + 1 if unit else 0
     size = int(float(number) * (1024 if binary else 1000) ** power)
     if size <= 0:
-        raise ValueError(f"size {text!r} must be positive")
+        raise SetupError(f"size {text!r} must be positive")
     return size
 
 
@@ -231,7 +231,7 @@ def _check(key: str, value: Any, base: Path) -> Any:
         return base / Path(value).expanduser()
     if key in _NUMBER_KEYS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"must be a positive number of seconds, not {value!r}")
+            raise SetupError(f"must be a positive number of seconds, not {value!r}")
         return float(value)
     assert key == "cache-max-size"
     if isinstance(value, bool) or not isinstance(value, (int, str)):

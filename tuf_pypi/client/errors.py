@@ -25,6 +25,8 @@ from typing import ClassVar, Literal
 from tuf.api import exceptions as tuf_errors
 from tuf.api.serialization import DeserializationError
 
+from ..errors import TufPypiError
+
 __all__ = [
     "AllMirrorsFailedError",
     "BadSignatureError",
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 
-class ClientError(Exception):
+class ClientError(TufPypiError):
     """Base of every error the client raises on purpose.
 
     ``str()`` is one line: the message, then ``[kind]`` when the kind is an attack
@@ -66,7 +68,7 @@ class ClientError(Exception):
         return f"{self.message} [{self.kind}]" if self.attack else self.message
 
 
-class SetupError(ClientError):
+class SetupError(ClientError, ValueError):
     """The client's own configuration is unusable: pinned root, mirror URL, cache dir."""
 
     kind = "setup"

@@ -21,6 +21,8 @@ from dataclasses import dataclass, fields
 
 from tuf.ngclient import UpdaterConfig
 
+from .errors import SetupError
+
 __all__ = ["Limits"]
 
 _KIB = 1024
@@ -70,7 +72,7 @@ class Limits:
         for spec in fields(self):
             value = getattr(self, spec.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"limit {spec.name} must be a positive number, not {value!r}")
+                raise SetupError(f"limit {spec.name} must be a positive number, not {value!r}")
 
     def updater_config(self) -> UpdaterConfig:
         """The python-tuf ``UpdaterConfig`` carrying these metadata limits.

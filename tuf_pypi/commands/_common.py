@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import click
 
-from .. import layout
 from ..client.config import (
     CONFIG_ENV,
     DEFAULT_TIMEOUT,
@@ -34,11 +33,11 @@ from ..client.config import (
 )
 from ..client.errors import SetupError
 from ..client.health import DEFAULT_BUDGET
-from ..config import KEYS_DIR_ENV, RepositoryConfig, repository_config
+from ..config import KEYS_DIR_ENV, ConfigError, RepositoryConfig, repository_config
+from ..errors import TufPypiError
 from ..keys import OFFLINE_PASSPHRASE_ENV, PASSPHRASE_ENV, KeyDirectory, KeyFileError
-from ..objectstore import ObjectStoreError, ObjectStoreURL, is_object_store_url
-from ..pages import PageError
-from ..repository import Publisher, RepositoryStorage, StorageError, load_view
+from ..objectstore import ObjectStoreURL, is_object_store_url
+from ..repository import Publisher, RepositoryStorage, load_view
 from ..repository.online_keys import missing_online_keys
 from ..repository.settings import load_expiry
 from ._s3 import local_tree, open_storage, s3_options
@@ -69,13 +68,16 @@ DURATION = Duration()
 
 
 def fail_cleanly(func: F) -> F:
-    """Expected failures print one line and exit 1: no traceback, no secrets."""
+    """tuf-pypi's own errors print one line and exit 1: no traceback, no secrets.
+
+    Only those: anything else is a bug, and its traceback is what a report needs.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except tuple(EXPECTED_ERRORS) as e:
+        except EXPECTED_ERRORS as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_FAILED)
 
@@ -136,27 +138,25 @@ keys_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
+def check_outside(label: str, path: Path, repo: Path) -> None:
+    """Refuse a path holding secrets (``label`` names the option) inside the served tree."""
+    if path.resolve().is_relative_to(repo.resolve()):
+        raise ConfigError(f"{label} is inside --repo {repo}: it would be served to anyone")
+
+
 def check_keys_outside(repo: Path | ObjectStoreURL, keys_dir: Path) -> None:
     if isinstance(repo, ObjectStoreURL):
         local = local_tree(repo)  # a bucket never holds the key directory; its pages may
         if local is None:
             return
         repo = local
-    if keys_dir.resolve().is_relative_to(repo.resolve()):
-        raise ValueError(
-            f"--keys-dir {keys_dir} is inside --repo {repo}: it would be served to anyone"
-        )
+    check_outside(f"--keys-dir {keys_dir}", keys_dir, repo)
 
 
-#: Exceptions that are the user's data or setup, not a bug: shown as one line.
-EXPECTED_ERRORS: list[type[Exception]] = [
-    KeyFileError,
-    StorageError,
-    layout.LayoutError,
-    PageError,
-    ValueError,
-    ObjectStoreError,
-]
+#: What the commands show as one line: every error tuf-pypi raises on purpose, the
+#: repository side's (``RepoError``), the client side's (``ClientError``) and broken
+#: layout or page rules (``InputError``), all of them ``TufPypiError``.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (TufPypiError,)
 
 #: Client-side options shared by ``download``, ``proxy`` and ``run``; mirrors and root
 #: may come from the configuration file instead (see :func:`client_settings`).

@@ -6,16 +6,21 @@ import sys
 from pathlib import Path
 
 import click
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
-from .. import layout
 from ..client import AllMirrorsFailedError, Client, ClientError, Limits, VerifiedPage
 from ..client.cache import default_cache_dir
 from ..client.health import MirrorHealth, Refusal
 from ..pages import FileLink
 from ._common import (
     EXIT_FAILED,
-    EXPECTED_ERRORS,
     cache_option,
     client_settings,
     config_option,
@@ -30,28 +35,19 @@ from ._common import (
 
 __all__ = ["COMMANDS", "release_of"]
 
-EXPECTED_ERRORS.append(ClientError)
 
-_SDIST_SUFFIXES = (".tar.gz", ".zip")
-
-
-def release_of(filename: str) -> tuple[str, str] | None:
+def release_of(filename: str) -> tuple[NormalizedName, Version] | None:
     """``(normalized name, version)`` of a wheel or sdist file name, else None.
 
-    Wheels are ``{name}-{version}-{tags}.whl`` with ``-`` escaped in both parts, so
-    the first two fields are exact. Sdists are ``{name}-{version}.tar.gz|.zip``;
-    legacy sdists may keep ``-`` in the name, so the version is the last field.
+    packaging's parsers, so a file belongs to the release pip and uv would say it
+    does (a legacy sdist may keep ``-`` in its name: the version is the last field).
     """
-    if filename.endswith(".whl"):
-        parts = filename[: -len(".whl")].split("-")
-        if len(parts) in (5, 6):
-            return layout.normalize(parts[0]), parts[1]
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[:2]
+        return parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
         return None
-    for suffix in _SDIST_SUFFIXES:
-        if filename.endswith(suffix):
-            name, dash, version = filename[: -len(suffix)].rpartition("-")
-            return (layout.normalize(name), version) if dash and name and version else None
-    return None
 
 
 def _parse_requirement(requirement: str, filename: str | None) -> tuple[str, str | None]:
@@ -68,26 +64,17 @@ def _select(page: VerifiedPage, version: str | None, filename: str | None) -> li
     if filename is not None:
         return [page.link(filename)]
     assert version is not None
-    wanted = (page.project, version.lower())
-    return [
-        link
-        for link in page.page.files
-        if (release := release_of(link.filename)) is not None
-        and (release[0], release[1].lower()) == wanted
-    ]
+    try:
+        wanted = (page.project, Version(version))  # 1.0.RC1 asks for 1.0rc1's files
+    except InvalidVersion:
+        raise click.UsageError(f"version {version!r} is not a PEP 440 version") from None
+    return [link for link in page.page.files if release_of(link.filename) == wanted]
 
 
 def _versions(page: VerifiedPage) -> str:
     """The versions the page has files for, oldest first (as PEP 440 orders them)."""
     found = {r[1] for link in page.page.files if (r := release_of(link.filename)) is not None}
-
-    def order(version: str) -> tuple[int, Version | str]:
-        try:
-            return (1, Version(version))
-        except InvalidVersion:
-            return (0, version)
-
-    return ", ".join(sorted(found, key=order))
+    return ", ".join(str(version) for version in sorted(found))
 
 
 @click.command()

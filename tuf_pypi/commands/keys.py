@@ -62,7 +62,6 @@ from ._s3 import open_storage
 
 __all__ = ["COMMANDS"]
 
-_common.EXPECTED_ERRORS.append(CeremonyError)
 
 key_file_type = click.Path(dir_okay=False, exists=True, path_type=Path)
 out_option = click.option(

@@ -18,7 +18,7 @@ import click
 
 from ..keys import KeyDirectory
 from ..metrics import serve
-from ..queue import BatchLimits, QueueError, UploadQueue, deletion, open_queue, page_update
+from ..queue import BatchLimits, UploadQueue, deletion, open_queue, page_update
 from ..queue.daemon import DaemonSettings, PublisherBusy, QueueDaemon
 from ..queue.metrics import PublisherMetrics
 from ..repository import Publisher, load_view
@@ -27,7 +27,7 @@ from ._common import (
     DURATION,
     EXIT_OK,
     EXIT_PARTIAL,
-    EXPECTED_ERRORS,
+    check_outside,
     echo_json,
     existing_keys_dir,
     fail_cleanly,
@@ -42,7 +42,6 @@ from .repository import state_option
 
 __all__ = ["COMMANDS"]
 
-EXPECTED_ERRORS.append(QueueError)
 
 db_option = click.option(
     "--db",
@@ -68,9 +67,7 @@ def _seconds(label: str, default: float, help_text: str) -> click.Option:
 
 def _check_db_outside(db_url: str, repo: Path) -> None:
     if db_url.startswith("sqlite:///"):
-        path = Path(db_url[len("sqlite:///") :])
-        if path.resolve().is_relative_to(repo.resolve()):
-            raise ValueError(f"--db {db_url} is inside --repo {repo}: it would be served to anyone")
+        check_outside(f"--db {db_url}", Path(db_url[len("sqlite:///") :]), repo)
 
 
 def _open_online_key(keys: KeyDirectory, repo: Path) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .. import layout
+from ..client.errors import SetupError
 from ..layout import packages_path
 
 __all__ = [
@@ -94,5 +95,7 @@ class Coverage:
         if projects == ALL_PROJECTS:
             return cls(None, bool(data.get("packages")))
         if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
-            raise ValueError("coverage 'projects' must be '*' or a list of names")
+            raise SetupError(
+                f"coverage 'projects' must be '*' or a list of names, not {projects!r}"
+            )
         return cls(frozenset(projects), bool(data.get("packages")))

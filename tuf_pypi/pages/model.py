@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..errors import InputError
+
 #: Pages larger than this are refused before they are decoded. PyPI's largest detail
 #: pages are a few megabytes; the limit bounds the memory and time one page can cost.
 MAX_PAGE_BYTES: int = 64 * 1024 * 1024
@@ -34,7 +36,7 @@ _JSON_TYPES = {
 }
 
 
-class PageError(ValueError):
+class PageError(InputError):
     """A page that cannot be trusted to mean what it says.
 
     ``str()`` names the source and the rule broken, so the message can be shown to

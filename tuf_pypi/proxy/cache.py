@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..client.errors import SetupError
 from ..metrics import Registry
 
 __all__ = ["CacheBound"]
@@ -50,7 +51,7 @@ class CacheBound:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_bytes <= 0:
-            raise ValueError(f"cache size bound must be positive, not {max_bytes}")
+            raise SetupError(f"cache size bound must be positive, not {max_bytes}")
         self.files_dir = Path(files_dir)
         self.pages_dir = Path(pages_dir)
         self.max_bytes = max_bytes

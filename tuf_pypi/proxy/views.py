@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from ..client.client import Client, VerifiedPage
-from ..client.errors import ClientError, NotListedError
+from ..client.errors import ClientError, NotListedError, SetupError
 
 __all__ = ["IndexView", "ViewRotation"]
 
@@ -111,7 +111,7 @@ class ViewRotation:
         on_refresh: Callable[[ClientError | None], None] | None = None,
     ) -> None:
         if interval <= 0:
-            raise ValueError(f"refresh interval must be positive, not {interval}")
+            raise SetupError(f"refresh interval must be positive, not {interval}")
         self._open_client = open_client
         self.interval = interval
         self.retry_seconds = min(retry_seconds, interval)

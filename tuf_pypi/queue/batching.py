@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .. import layout
+from ..errors import SettingError
 
 __all__ = [
     "BatchLimits",
@@ -66,7 +67,10 @@ class BatchLimits:
 
     def __post_init__(self) -> None:
         if self.max_entries < 1 or self.max_bytes < 1 or self.max_wait < 0:
-            raise ValueError("batch limits must be positive (max_wait may be 0)")
+            raise SettingError(
+                f"batch limits must be positive (max_wait may be 0), not {self.max_entries} "
+                f"entries, {self.max_bytes} bytes, {self.max_wait} s"
+            )
 
     def wait_before_cut(self, pending: PendingSummary) -> float:
         """Seconds to wait before cutting a batch; 0 when it should be cut now."""

@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..keys import KeyFileError
+from ..errors import TufPypiError
 from ..repository import (
     Publisher,
     RepositoryStorage,
-    StorageError,
     load_view,
     repository_status,
 )
@@ -63,8 +62,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger("tuf_pypi.publisher")
-#: Failures with a message that says it all (no traceback in the log).
-_EXPECTED = (QueueError, StorageError, KeyFileError, OSError, ValueError)
+#: Failures with a message that says it all (no traceback in the log): tuf-pypi's
+#: own errors and the operating system's (a full disk names the file). Anything
+#: else is a bug and is logged with its traceback.
+_EXPECTED = (TufPypiError, OSError)
 
 
 class PublisherBusy(QueueError):

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import RepoError, SettingError
 from .batching import BatchLimits, PendingSummary, QueueEntry
 from .updates import PageUpdate
 
@@ -109,7 +110,7 @@ _INSERT = (
 )
 
 
-class QueueError(Exception):
+class QueueError(RepoError):
     """The queue database refused or failed an operation; the message says which."""
 
 
@@ -169,7 +170,7 @@ def schema_statements(dialect: str) -> tuple[str, ...]:
     try:
         return _SCHEMA[dialect]
     except KeyError:
-        raise ValueError(
+        raise SettingError(
             f"unknown dialect {dialect!r}: expected one of {sorted(_SCHEMA)}"
         ) from None
 

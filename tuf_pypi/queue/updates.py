@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from .. import layout, pages
+from ..errors import RepoError
 
 __all__ = [
     "DEFAULT_MAX_PAGE_BYTES",
@@ -28,7 +29,7 @@ DEFAULT_MAX_PAGE_BYTES: int = pages.MAX_PAGE_BYTES
 _HTML, _JSON = layout.PAGE_FORMS
 
 
-class UpdateRejected(ValueError):
+class UpdateRejected(RepoError, ValueError):
     """An update refused at enqueue time; the message names the project and the rule."""
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import layout
+from ..errors import SettingError
 from ..keys import (
     KEY_FILE_SUFFIX,
     OFFLINE_KDF,
@@ -17,7 +18,7 @@ from ..keys import (
     require_distinct_passphrases,
 )
 from . import metadata as md_builder
-from .metadata import DEFAULT_EXPIRY, Expiry, InitialKeys
+from .metadata import DEFAULT_EXPIRY, Expiry, InitialKeys, check_root_threshold
 from .settings import save_expiry
 from .storage import RepositoryStorage, StorageError
 
@@ -82,7 +83,7 @@ def init_repository(
     told as roles are signed (a minute for 16,384 bins).
     """
     if (offline_passphrase is None) == (offline_signers is None):
-        raise ValueError("give an offline passphrase or the offline keys, not both or neither")
+        raise SettingError("give an offline passphrase or the offline keys, not both or neither")
     held = offline_signers.by_label() if offline_signers is not None else {}
     if offline_signers is not None:
         root_keys = len(offline_signers.root)
@@ -90,8 +91,7 @@ def init_repository(
         require_distinct_passphrases(passphrase, [offline_passphrase or ""])
     storage = storage or RepositoryStorage(repo)
     layout.suffix_len(number_of_bins)
-    if not 1 <= root_threshold <= root_keys:
-        raise ValueError(f"root threshold {root_threshold} must be between 1 and {root_keys}")
+    check_root_threshold(root_threshold, root_keys)
     files = check_can_init(repo, keys_dir, root_keys, offline_keys_here=not held)
 
     new = new_role_key_files(files, keytype, passphrase, offline_passphrase, offline_kdf)

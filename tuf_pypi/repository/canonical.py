@@ -31,6 +31,8 @@ from securesystemslib.formats import encode_canonical as _sslib_encode_canonical
 from securesystemslib.signer import Signature, Signer
 from tuf.api.metadata import SPECIFICATION_VERSION
 
+from ..errors import RepoError
+
 __all__ = [
     "SPEC_VERSION",
     "CanonicalError",
@@ -51,7 +53,7 @@ _PAGE_PATHS = re.compile(r"(?:simple/[a-z0-9][a-z0-9._-]*/index\.(?:html|v1_json
 _SHA256S = re.compile(r"(?:[0-9a-f]{64}\n)*")
 
 
-class CanonicalError(ValueError):
+class CanonicalError(RepoError, ValueError):
     """A value canonical JSON cannot encode (a float, a non-string key, ...)."""
 
 

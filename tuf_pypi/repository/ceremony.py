@@ -33,6 +33,7 @@ from tuf.api.metadata import Metadata, Root, Signed, Targets
 from tuf.api.serialization.json import CanonicalJSONSerializer
 
 from .. import layout
+from ..errors import RepoError
 from ..keys import computed_keyid
 from .metadata import expires_at
 
@@ -60,7 +61,7 @@ CEREMONY_ROLES = layout.OFFLINE_ROLES
 _BIN_N = "bin-n"
 
 
-class CeremonyError(Exception):
+class CeremonyError(RepoError):
     """A proposal that cannot be used; the message names the file or role."""
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from tuf.api.metadata import Metadata, Snapshot, Targets
 
 from .. import layout
+from ..errors import SettingError
 from .storage import RepositoryStorage, StorageError, publisher_lock
 from .view import RepositoryView, load_view
 
@@ -257,7 +258,7 @@ def collect_garbage(
     ``packages/``. With ``dry_run`` only reports.
     """
     if grace < timedelta(0):
-        raise ValueError(f"grace period must not be negative, not {grace}")
+        raise SettingError(f"grace period must not be negative, not {grace}")
     cutoff = now - grace
     with publisher_lock(lock_file, wait_for_lock, on_lock_wait):
         view = load_view(storage)

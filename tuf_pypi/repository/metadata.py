@@ -27,11 +27,13 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from .. import layout
+from ..errors import SettingError
 
 __all__ = [
     "DEFAULT_EXPIRY",
     "Expiry",
     "InitialKeys",
+    "check_root_threshold",
     "expires_at",
     "initial_metadata",
     "new_bin",
@@ -65,7 +67,7 @@ class Expiry:
     def from_dict(cls, data: Mapping[str, int]) -> Expiry:
         unknown = set(data) - set(cls.__annotations__)
         if unknown:
-            raise ValueError(f"unknown roles in expiry settings: {', '.join(sorted(unknown))}")
+            raise SettingError(f"unknown roles in expiry settings: {', '.join(sorted(unknown))}")
         return replace(cls(), **{k: timedelta(seconds=int(v)) for k, v in data.items()})
 
 
@@ -112,10 +114,7 @@ def initial_metadata(
     leaving room for PEP 480 delegations placed before it); ``bins`` delegates to
     2^k succinct hash bins signed by the online key (TAP 15).
     """
-    if not 1 <= keys.root_threshold <= len(keys.root):
-        raise ValueError(
-            f"root threshold {keys.root_threshold} must be between 1 and {len(keys.root)}"
-        )
+    check_root_threshold(keys.root_threshold, len(keys.root))
     layout.suffix_len(number_of_bins)  # validates the power of two
     root = Root(expires=expires_at(now, expiry.root), consistent_snapshot=True)
     for key in keys.root:
@@ -187,3 +186,11 @@ def role_keys(root: Root, role: str) -> tuple[list[Key], int]:
     """Keys and threshold of a top-level role."""
     entry: Role = root.roles[role]
     return [root.keys[k] for k in entry.keyids], entry.threshold
+
+
+def check_root_threshold(threshold: int, root_keys: int) -> None:
+    """Refuse a root threshold no set of the root keys could ever meet (or zero)."""
+    if not 1 <= threshold <= root_keys:
+        raise SettingError(
+            f"root threshold {threshold} must be between 1 and {root_keys} (the root keys)"
+        )

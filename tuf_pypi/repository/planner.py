@@ -21,6 +21,7 @@ import random
 from dataclasses import asdict, dataclass
 
 from .. import layout
+from ..errors import SettingError
 from . import canonical
 
 __all__ = ["BinPlan", "Plan", "plan"]
@@ -101,7 +102,7 @@ def plan(
 ) -> Plan:
     """Costs of candidate bin counts for ``projects`` projects, and a recommendation."""
     if projects < 1:
-        raise ValueError("projects must be at least 1")
+        raise SettingError(f"projects must be at least 1, not {projects}")
     targets = projects * forms
     if candidates is None:
         middle = layout.bins_for_projects(projects)

@@ -41,6 +41,7 @@ from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata, SuccinctRoles, Targets
 
 from .. import layout
+from ..errors import SettingError
 from ..keys import KeyFileError
 from . import canonical
 from . import metadata as md_builder
@@ -225,7 +226,7 @@ def rebin(
         old_count = state.number_of_bins
         report = RebinReport(old_count, number_of_bins)
         if number_of_bins == old_count:
-            raise ValueError(f"the repository already has {number_of_bins} bins")
+            raise SettingError(f"the repository already has {number_of_bins} bins")
         _succinct([], 1, number_of_bins)  # validate before loading anything
         view = load_view(storage)
         signers = _bins_signers(publisher, view.targets.signed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import SettingError
 from .metadata import DEFAULT_EXPIRY, Expiry
 
 __all__ = ["SETTINGS_FILE", "load_expiry", "save_expiry"]
@@ -25,7 +26,7 @@ def load_expiry(keys_dir: Path) -> Expiry:
     try:
         return Expiry.from_dict(json.loads(path.read_bytes()).get("expiry_seconds", {}))
     except (ValueError, TypeError, AttributeError) as e:
-        raise ValueError(f"{path}: malformed settings ({e})") from None
+        raise SettingError(f"{path}: malformed settings ({e})") from None
 
 
 def save_expiry(keys_dir: Path, expiry: Expiry) -> None:

@@ -47,6 +47,7 @@ from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata
 
 from .. import layout
+from ..errors import RepoError
 from ..localfs import (
     TEMP_PREFIX,
     FileExistsWithOtherBytes,
@@ -79,7 +80,7 @@ _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 BULK_THRESHOLD = 32
 
 
-class StorageError(Exception):
+class StorageError(RepoError):
     """The repository directory is not in a usable state; the message says where."""
 
 
