@@ -23,7 +23,8 @@ from tuf_pypi.client import (
     UnavailableError,
 )
 from tuf_pypi.pages import parse_html, parse_json
-from tuf_pypi.proxy.server import ProxyServer, describe_failure
+from tuf_pypi.proxy.app import describe_failure
+from tuf_pypi.proxy.server import ProxyServer
 from tuf_pypi.sample import SampleDist, add_release
 
 from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
