@@ -39,7 +39,8 @@ from tuf_pypi.client import (
     VerificationError,
 )
 from tuf_pypi.keys import load_key_file_signer
-from tuf_pypi.mirror.sync import SyncOptions, overlay_mirror, sync_mirror
+from tuf_pypi.mirror.overlay import overlay_mirror
+from tuf_pypi.mirror.sync import SyncOptions, sync_mirror
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 
 from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, SignedRepo

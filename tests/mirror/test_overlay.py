@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from tuf_pypi import layout
 from tuf_pypi.cli import main
 from tuf_pypi.client import AllMirrorsFailedError, Client, SetupError
-from tuf_pypi.mirror.sync import SyncOptions, overlay_mirror
+from tuf_pypi.mirror.overlay import overlay_mirror
+from tuf_pypi.mirror.sync import SyncOptions
 from tuf_pypi.repository import RepositoryStorage, init_repository
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.sample import SampleDist, add_release, build_index

@@ -5,6 +5,7 @@ Built on the client library (:mod:`tuf_pypi.client`); never imports the reposito
 side. See ``docs/mirror.md``.
 """
 
-from .sync import SyncOptions, SyncReport, default_state_dir, overlay_mirror, sync_mirror
+from .overlay import overlay_mirror
+from .sync import SyncOptions, SyncReport, default_state_dir, sync_mirror
 
 __all__ = ["SyncOptions", "SyncReport", "default_state_dir", "overlay_mirror", "sync_mirror"]

@@ -24,8 +24,9 @@ Incremental: role files whose version did not change and page copies already on 
 mirror are not fetched again. The mirror's own metadata says what it has; the state
 directory only remembers which projects the last complete sync covered.
 
-:func:`overlay_mirror` is the same sync into an existing bandersnatch ``web/`` tree:
-metadata and page copies for the projects bandersnatch has, and nothing else.
+:func:`~.overlay.overlay_mirror` (:mod:`.overlay`) runs this same sync into an existing
+bandersnatch ``web/`` tree: metadata and page copies for the projects bandersnatch has,
+and nothing else.
 """
 
 from __future__ import annotations
@@ -100,7 +101,6 @@ __all__ = [
     "SyncReport",
     "check_tuf_version",
     "default_state_dir",
-    "overlay_mirror",
     "sync_mirror",
 ]
 
@@ -210,47 +210,6 @@ def sync_mirror(
             return run.run(root, StateFile(state_dir))
     finally:
         fetcher.close()
-
-
-def overlay_mirror(
-    upstream: str,
-    web: Path,
-    *,
-    root: bytes | None = None,
-    options: SyncOptions | None = None,
-    limits: Limits | None = None,
-    now: datetime | None = None,
-    progress: Progress | None = None,
-    wait_for_lock: bool = True,
-) -> SyncReport:
-    """Add ``tuf/`` and the signed page copies to a bandersnatch ``web/`` tree.
-
-    Only for the projects present under ``web/simple/``. bandersnatch regenerates its
-    pages, so they are not the bytes the index signed: TUF clients read the signed
-    copies instead, and map their file links onto this mirror's ``packages/``.
-    bandersnatch's pages, root listing and ``packages/`` are left untouched; signed
-    links whose files the tree lacks are listed in ``missing_files``.
-    """
-    tree = MirrorTree(web)
-    if not tree.simple_dir.is_dir():
-        raise SetupError(f"{web} has no simple/ directory: not a bandersnatch web/ tree")
-    overlay = replace(
-        options or SyncOptions(),
-        projects=frozenset(tree.projects()),
-        packages=False,
-        live_pages=False,
-        check_files=True,
-    )
-    return sync_mirror(
-        upstream,
-        web,
-        root=root,
-        options=overlay,
-        limits=limits,
-        now=now,
-        progress=progress,
-        wait_for_lock=wait_for_lock,
-    )
 
 
 def check_tuf_version(version: str = tuf.__version__) -> None:
