@@ -13,10 +13,10 @@ from tuf.api.metadata import Metadata
 from .. import layout
 from ..client import ClientError
 from ..client.errors import UnavailableError
+from ..clock import utcnow
 from ..mirror import SyncOptions, SyncReport, overlay_mirror, sync_mirror
 from ..objectstore import ObjectStoreURL, push_tree
 from ..repository.gc import DEFAULT_GRACE, collect_garbage
-from ..repository.publisher import utcnow
 from ._common import (
     DURATION,
     EXIT_FAILED,

@@ -17,12 +17,13 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from securesystemslib.signer import Key, Signer
 
 from .. import layout, pages
+from ..clock import utcnow
 from ..keys import KeyDirectory
 from . import canonical
 from . import metadata as md_builder
@@ -38,10 +39,6 @@ __all__ = ["Clock", "PublishReport", "Publisher", "RefreshReport", "utcnow"]
 Clock = Callable[[], datetime]
 #: Called as progress(done, total) while pages are scanned.
 Progress = Callable[[int, int], None]
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
