@@ -299,6 +299,14 @@ def lock_wait_line(lock_file: Path) -> None:
     click.echo(f"waiting for the publisher lock {lock_file} (held by another publish)...", err=True)
 
 
+# The --no-wait of gc and mirror sync/overlay, which take the lock a publish takes.
+lock_wait_option = click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Fail at once if a publish, sync or gc holds the lock, instead of waiting.",
+)
+
+
 def open_publisher(
     repo: Path | ObjectStoreURL,
     keys_dir: Path | None,
@@ -358,6 +366,19 @@ class Size(click.ParamType):
 
 
 SIZE = Size()
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes for a summary line: ``512 B``, ``1.5 MB`` (1024-based), up to GB."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
+
 
 cache_max_size_option = click.option(
     "--cache-max-size",

@@ -24,21 +24,17 @@ from ._common import (
     check_keys_outside,
     echo_json,
     fail_cleanly,
+    format_size,
     json_option,
     lock_dir_of,
     lock_wait_line,
+    lock_wait_option,
     repo_option,
 )
 from ._s3 import open_storage, s3_options, s3_settings
 from .repository import state_option
 
 __all__ = ["COMMANDS"]
-
-wait_option = click.option(
-    "--no-wait",
-    is_flag=True,
-    help="Fail at once if a publish, sync or gc holds the lock, instead of waiting.",
-)
 
 keys_dir_for_lock = click.option(
     "--keys-dir",
@@ -47,17 +43,6 @@ keys_dir_for_lock = click.option(
     help="Holds publish.lock unless --state-dir is given (no key is read); found as for "
     "publish, and never created. [env TUF_PYPI_KEYS_DIR]",
 )
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
-        if value < 1024 or unit == "GB":
-            break
-    return f"{value:.1f} {unit}"
 
 
 @click.command()
@@ -71,7 +56,7 @@ def _size(n: int) -> str:
 )
 @keys_dir_for_lock
 @state_option
-@wait_option
+@lock_wait_option
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @json_option
 @fail_cleanly
@@ -115,7 +100,7 @@ def gc(
         click.echo(f"{verb} {path}")
     click.echo(
         f"{verb} {len(report.deleted_metadata)} metadata files and "
-        f"{len(report.deleted_pages)} page copies ({_size(report.bytes_freed)}); kept "
+        f"{len(report.deleted_pages)} page copies ({format_size(report.bytes_freed)}); kept "
         f"{report.kept_metadata} and {report.kept_pages} (live snapshots: "
         f"{', '.join(map(str, report.live_snapshots))})"
     )
@@ -224,7 +209,7 @@ def _summary(report: SyncReport, directory: Path) -> None:
     click.echo(
         f"{directory}: {state}; copied {_metadata_count(report)} metadata files, "
         f"{len(report.pages)} page copies, {len(report.files)} files "
-        f"({_size(report.file_bytes)}); {report.files_present} files already there"
+        f"({format_size(report.file_bytes)}); {report.files_present} files already there"
     )
     if report.live_pages_removed:
         click.echo(f"removed {len(report.live_pages_removed)} pages gone upstream")
@@ -286,7 +271,7 @@ def mirror() -> None:
 @click.option("--no-packages", is_flag=True, help="Copy metadata and pages only, not the files.")
 @no_gzip_option
 @jobs_option
-@wait_option
+@lock_wait_option
 @quiet_option
 @json_option
 @s3_options
@@ -348,7 +333,7 @@ def sync(
 @mirror_state_option
 @no_gzip_option
 @jobs_option
-@wait_option
+@lock_wait_option
 @quiet_option
 @json_option
 @fail_cleanly
