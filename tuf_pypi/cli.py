@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .commands import client as client_commands
+from .commands import gc as gc_commands
 from .commands import keys, performance, repository
 from .commands import mirror as mirror_commands
 from .commands import proxy as proxy_commands
@@ -39,6 +40,7 @@ for _area in (
     keys,
     publisher_commands,
     performance,
+    gc_commands,
     mirror_commands,
     client_commands,
     proxy_commands,
