@@ -131,7 +131,7 @@ class SyncOptions:
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
-            raise ValueError(f"jobs must be at least 1, not {self.jobs}")
+            raise SetupError(f"jobs must be at least 1, not {self.jobs}")
 
 
 @dataclass
