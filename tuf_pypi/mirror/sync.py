@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,6 +67,7 @@ from ..client.fetcher import BoundedFetcher
 from ..client.files import ExpectedFile, fetch_file
 from ..client.limits import Limits
 from ..client.mirrors import Mirror, file_urls
+from ..clock import utcnow
 from ..pages import FileLink, PageError, parse_page
 from .plan import Coverage, changed_roles, check_version, packages_path, page_copy_path
 from .tree import LocalState, MirrorTree, StateFile, sync_lock
@@ -205,7 +206,7 @@ def sync_mirror(
     try:
         waiting = None if progress is None else (lambda f: progress(f"waiting for the lock {f}..."))
         with sync_lock(state_dir, wait_for_lock, waiting):
-            run = _Sync(mirror, tree, options, fetcher, now or datetime.now(timezone.utc))
+            run = _Sync(mirror, tree, options, fetcher, now or utcnow())
             run.progress = progress or _quiet
             return run.run(root, StateFile(state_dir))
     finally:

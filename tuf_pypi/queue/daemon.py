@@ -32,9 +32,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
+from ..clock import utcnow
 from ..errors import TufPypiError
 from ..repository import (
     Publisher,
@@ -159,10 +160,6 @@ class BatchResult:
             f"published {self.entries} updates of {self.projects} projects{extra}: "
             f"{signed} in {self.seconds:.2f} s{lag}"
         )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class QueueDaemon:
@@ -291,7 +288,7 @@ class QueueDaemon:
             if purged:
                 _log.info("purged %d entries published over %.0f s ago", purged, self.settings.keep)
         try:
-            now = _utcnow()
+            now = utcnow()
             status = repository_status(load_view(self.storage), now, timedelta(0), timedelta(0))
             self.metrics.status.update(status, now)
         except Exception as e:  # a gauge is not worth stopping the publisher for

@@ -32,11 +32,11 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .. import layout
+from ..clock import utcnow
 from ..localfs import FileExistsWithOtherBytes, ReplacedByOther, replace_file
 from ..objectstore import ObjectExists, ObjectStore, RemoteObject, run_purge_hook
 from .storage import _CREATE_ONLY, RepositoryStorage, StorageError, WriteKind
@@ -274,7 +274,7 @@ class S3Storage(RepositoryStorage):
 def _pending(rel: str, data: bytes) -> RemoteObject:
     """What a listing would say about an object just written (for later checks)."""
     etag = f'"{hashlib.md5(data).hexdigest()}"'
-    return RemoteObject(rel, len(data), etag, datetime.now(timezone.utc))
+    return RemoteObject(rel, len(data), etag, utcnow())
 
 
 def _is_copy(rel: str) -> bool:
