@@ -16,10 +16,10 @@ from securesystemslib.signer import Signer
 
 from tuf_pypi.client import Client, Limits
 from tuf_pypi.keys import load_key_file_signer
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import PASSPHRASE, Index, utcnow
 
 from .checks import FAST
-from .repos import PASSPHRASE, Index, utcnow
-from .server import MirrorServer
 
 MakeClient = Callable[..., Client]
 Serve = Callable[[Index], MirrorServer]

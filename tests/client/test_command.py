@@ -11,10 +11,10 @@ from packaging.version import Version
 
 from tuf_pypi.cli import main
 from tuf_pypi.commands.client import release_of
+from tuf_pypi.testing.mirror_server import MirrorServer, replace
+from tuf_pypi.testing.signed_index import Index
 
 from .conftest import Serve
-from .repos import Index
-from .server import MirrorServer, replace
 
 
 @pytest.fixture

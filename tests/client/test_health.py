@@ -20,11 +20,11 @@ from tuf_pypi.client import (
 )
 from tuf_pypi.client.health import MirrorHealth
 from tuf_pypi.metrics import Registry
+from tuf_pypi.testing.mirror_server import closed_port_url, trickle
+from tuf_pypi.testing.signed_index import Index
 
 from .checks import PROJECT, SLOW_CHECK
 from .conftest import MakeClient, Serve
-from .repos import Index
-from .server import closed_port_url, trickle
 
 
 class Clock:

@@ -16,11 +16,7 @@ from tuf_pypi.client import (
     TooSlowError,
     UnavailableError,
 )
-
-from .checks import FAST, PROJECT, SLOW_CHECK, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient, Serve
-from .repos import Index
-from .server import (
+from tuf_pypi.testing.mirror_server import (
     closed_port_url,
     endless,
     gzip_bomb,
@@ -30,6 +26,10 @@ from .server import (
     status,
     trickle,
 )
+from tuf_pypi.testing.signed_index import Index
+
+from .checks import FAST, PROJECT, SLOW_CHECK, page_bytes, refused, wheel_bytes
+from .conftest import MakeClient, Serve
 
 # -- endless data ---------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tuf_pypi.testing import QuietHandler
+from tuf_pypi.testing.nginx import Nginx
 
 from ..repository.conftest import Clock, SignedRepo, clock, make_repo
 from ..repository.test_interop import serve
-from .nginx import Nginx
 
 __all__ = ["Clock", "Server", "SignedRepo", "clock", "http", "make_repo", "nginx", "serve"]
 

@@ -15,9 +15,9 @@ from tuf_pypi.client import Client
 from tuf_pypi.mirror.sync import SyncOptions, sync_mirror
 from tuf_pypi.repository import load_view
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.nginx import TEMPLATE, render_site
 
 from .helpers import fetch_page, ngclient
-from .nginx import TEMPLATE, render_site
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PIP_ACCEPT = (

@@ -18,9 +18,9 @@ from tests.client.conftest import (  # noqa: F401 - fixtures, shared with tests/
     newer_index,
     serve,
 )
-from tests.client.repos import Index
-from tests.client.server import MirrorServer
 from tuf_pypi.proxy.server import ProxyServer
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import ProxyProcess
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer, replace
 from tuf_pypi.client import Client
+from tuf_pypi.testing.mirror_server import MirrorServer, replace
+from tuf_pypi.testing.signed_index import Index
 
 from .conftest import StartProxy
 from .helpers import installed, output, pip, request, run, uv_binary

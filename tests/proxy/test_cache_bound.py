@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer
 from tuf_pypi.metrics import Registry
 from tuf_pypi.proxy import ProxyServer
 from tuf_pypi.proxy.cache import CacheBound
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import file_url, request
 

@@ -16,9 +16,9 @@ from urllib.parse import urljoin
 import pytest
 from click.testing import CliRunner
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer, delayed
 from tuf_pypi.cli import main
+from tuf_pypi.testing.mirror_server import MirrorServer, delayed
+from tuf_pypi.testing.signed_index import Index
 
 from .conftest import StartProxy
 from .helpers import PIP_ACCEPT, ProxyProcess, request

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer
 from tuf_pypi.client import TamperedError
 from tuf_pypi.client.config import load_config
 from tuf_pypi.proxy import ProxyServer
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import Index
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "proxy.md"
 _METRIC = re.compile(r"\b(tuf_pypi_\w+)(\{[^}]*\})?")

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.client.checks import FAST
-from tests.client.repos import Index
-from tests.client.server import MirrorServer, endless, redirect
 from tuf_pypi.client import SetupError
 from tuf_pypi.proxy import ProxyServer
+from tuf_pypi.testing.mirror_server import MirrorServer, endless, redirect
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
 

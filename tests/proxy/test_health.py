@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.server import MirrorServer
+from tuf_pypi.testing.mirror_server import MirrorServer
 
 from .conftest import StartProxy
 from .helpers import installed, output, pip, request

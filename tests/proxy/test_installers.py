@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import ProxyProcess, fresh_venv, installed, output, pip, run, uv_binary
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer
+from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import installed, output, uv_binary
 from .test_attacks import Serve, tampered_page, tampered_wheel

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.repos import Index
-from tests.client.server import MirrorServer, closed_port_url, replace
 from tuf_pypi.client import (
     AllMirrorsFailedError,
     ClientError,
@@ -26,6 +24,8 @@ from tuf_pypi.pages import parse_html, parse_json
 from tuf_pypi.proxy.app import describe_failure
 from tuf_pypi.proxy.server import ProxyServer
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.mirror_server import MirrorServer, closed_port_url, replace
+from tuf_pypi.testing.signed_index import Index
 
 from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
 

@@ -26,7 +26,7 @@ from tuf_pypi.keys import KeyDirectory
 from tuf_pypi.repository import Publisher, init_repository
 from tuf_pypi.sample import build_index
 
-from ..repository.conftest import OFFLINE
+from .passphrases import OFFLINE
 
 PASSPHRASE = "pw"
 BINS = 16
