@@ -1,4 +1,7 @@
-"""Limits for tests, the actions attacks target, and the assertion every attack test makes."""
+"""The actions attacks target, and the assertion every attack test makes.
+
+Their limits are tuf_pypi.testing.limits.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tuf_pypi.client import AllMirrorsFailedError, Client, Limits
+from tuf_pypi.client import AllMirrorsFailedError, Client
 
 #: The project whose page and wheel the attacks target.
 PROJECT = "demo-core"
 
 Action = Callable[[Client], bytes]
-
-#: Generous enough for honest local transfers, short enough that a bug does not hang.
-FAST = Limits(connect_timeout=2.0, read_timeout=2.0)
-#: For slow retrieval tests: silence fails after 1 s, and the average rate is checked
-#: after 0.3 s. A trickle of 20 bytes/s fails; an honest local transfer would have to
-#: take seconds to fall below 100 bytes/s.
-SLOW_CHECK = Limits(
-    connect_timeout=2.0, read_timeout=1.0, grace_seconds=0.3, min_bytes_per_second=100
-)
 
 
 def refused(excinfo: pytest.ExceptionInfo[AllMirrorsFailedError], *kinds: type) -> None:

@@ -1,7 +1,8 @@
-"""Fixtures: a signed index (built once per session), mirrors on 127.0.0.1, clients.
+"""Fixtures: the session's signed index in other states, mirrors on 127.0.0.1, clients.
 
 Building an index costs a few seconds (key derivation), so each state is built once
-and every test gets its own copy to serve and alter.
+and every test gets its own copy to serve and alter. ``base_index`` and ``newer_index``
+are in tests/conftest.py (tests/proxy uses them too).
 """
 
 from __future__ import annotations
@@ -16,37 +17,22 @@ from securesystemslib.signer import Signer
 
 from tuf_pypi.client import Client, Limits
 from tuf_pypi.keys import load_key_file_signer
-from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.limits import FAST
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve
 from tuf_pypi.testing.signed_index import PASSPHRASE, Index, utcnow
 
-from .checks import FAST
-
 MakeClient = Callable[..., Client]
-Serve = Callable[[Index], MirrorServer]
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy_for_local_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's http_proxy must not capture the mirrors on 127.0.0.1."""
-    for name in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(name, "127.0.0.1,localhost")
+def _no_proxy(no_proxy_for_local_mirrors: None) -> None:
+    """Every test here talks to mirrors on 127.0.0.1."""
 
 
-@pytest.fixture(scope="session")
-def base_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
-    """The sample index, initialised and published (timestamp v2)."""
-    return Index.build(tmp_path_factory.mktemp("base") / "index")
-
-
-@pytest.fixture(scope="session")
-def newer_index(base_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Index:
-    """The same index after one more publish: every online role one version newer.
-
-    It keeps the older files, as a real repository does until ``gc``.
-    """
-    index = base_index.copy(tmp_path_factory.mktemp("newer") / "index")
-    index.resign()
-    return index
+@pytest.fixture
+def serve(serve_index: Serve) -> Serve:
+    """Here ``serve`` starts a mirror of an index (not of a directory)."""
+    return serve_index
 
 
 @pytest.fixture(scope="session")
@@ -71,21 +57,6 @@ def index(base_index: Index, tmp_path: Path) -> Index:
 @pytest.fixture
 def newer(newer_index: Index, tmp_path: Path) -> Index:
     return newer_index.copy(tmp_path / "newer")
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    """Start a mirror serving an index's ``repo/``; stopped after the test."""
-    servers: list[MirrorServer] = []
-
-    def factory(index: Index) -> MirrorServer:
-        server = MirrorServer(index.repo)
-        servers.append(server)
-        return server
-
-    yield factory
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture

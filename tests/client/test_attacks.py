@@ -23,11 +23,11 @@ from tuf_pypi.client import (
     TooLargeError,
     VerificationError,
 )
-from tuf_pypi.testing.mirror_server import MirrorServer, replace
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve, replace
 from tuf_pypi.testing.signed_index import Index, resign, sha256, timestamp_for
 
 from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient, Serve
+from .conftest import MakeClient
 
 
 def attack(

@@ -12,11 +12,11 @@ import pytest
 from tuf.api.metadata import Metadata
 
 from tuf_pypi.client import AllMirrorsFailedError, SetupError, TamperedError
-from tuf_pypi.testing.mirror_server import delayed, replace
+from tuf_pypi.testing.mirror_server import Serve, delayed, replace
 from tuf_pypi.testing.signed_index import Index
 
 from .checks import PROJECT, page_bytes, refused
-from .conftest import MakeClient, Serve
+from .conftest import MakeClient
 
 
 def test_metadata_is_refreshed_once_per_client(

@@ -18,9 +18,10 @@ from tuf_pypi.client import (
 from tuf_pypi.client.errors import TamperedError, from_tuf
 from tuf_pypi.client.mirrors import Mirror, file_urls
 from tuf_pypi.pages import FileLink
+from tuf_pypi.testing.mirror_server import Serve
 from tuf_pypi.testing.signed_index import Index, sha256
 
-from .conftest import MakeClient, Serve
+from .conftest import MakeClient
 
 
 def test_pages_in_both_forms(index: Index, serve: Serve, make_client: MakeClient) -> None:

@@ -11,10 +11,8 @@ from packaging.version import Version
 
 from tuf_pypi.cli import main
 from tuf_pypi.commands.client import release_of
-from tuf_pypi.testing.mirror_server import MirrorServer, replace
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve, replace
 from tuf_pypi.testing.signed_index import Index
-
-from .conftest import Serve
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tuf_pypi.client.conformance import main
-from tuf_pypi.testing.mirror_server import MirrorServer, replace
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve, replace
 from tuf_pypi.testing.signed_index import Index
-
-from .conftest import Serve
 
 TARGETS = ["simple/demo-core/index.html", "simple/demo-lib/index.v1_json"]
 

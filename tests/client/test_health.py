@@ -20,11 +20,12 @@ from tuf_pypi.client import (
 )
 from tuf_pypi.client.health import MirrorHealth
 from tuf_pypi.metrics import Registry
-from tuf_pypi.testing.mirror_server import closed_port_url, trickle
+from tuf_pypi.testing.limits import SLOW_CHECK
+from tuf_pypi.testing.mirror_server import Serve, closed_port_url, trickle
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import PROJECT, SLOW_CHECK
-from .conftest import MakeClient, Serve
+from .checks import PROJECT
+from .conftest import MakeClient
 
 
 class Clock:

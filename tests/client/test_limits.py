@@ -16,7 +16,9 @@ from tuf_pypi.client import (
     TooSlowError,
     UnavailableError,
 )
+from tuf_pypi.testing.limits import FAST, SLOW_CHECK
 from tuf_pypi.testing.mirror_server import (
+    Serve,
     closed_port_url,
     endless,
     gzip_bomb,
@@ -28,8 +30,8 @@ from tuf_pypi.testing.mirror_server import (
 )
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import FAST, PROJECT, SLOW_CHECK, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient, Serve
+from .checks import PROJECT, page_bytes, refused, wheel_bytes
+from .conftest import MakeClient
 
 # -- endless data ---------------------------------------------------------------------------
 

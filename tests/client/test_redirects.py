@@ -15,11 +15,11 @@ import pytest
 
 from tuf_pypi.client import AllMirrorsFailedError, UnavailableError
 from tuf_pypi.client.fetcher import MAX_REDIRECTS, same_origin
-from tuf_pypi.testing.mirror_server import MirrorServer, redirect, replace
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve, redirect, replace
 from tuf_pypi.testing.signed_index import Index
 
 from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient, Serve
+from .conftest import MakeClient
 
 
 @pytest.fixture

@@ -13,11 +13,12 @@ from tuf.api.serialization.json import JSONSerializer
 
 from tuf_pypi.client import AllMirrorsFailedError, BadSignatureError, RollbackError
 from tuf_pypi.keys import ONLINE_KDF, generate_key_file, load_key_file_signer
+from tuf_pypi.testing.mirror_server import Serve
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE
 from tuf_pypi.testing.signed_index import PASSPHRASE, Index, resign
 
-from ..repository.conftest import OFFLINE_PASSPHRASE
 from .checks import PROJECT, page_bytes, refused
-from .conftest import MakeClient, Serve
+from .conftest import MakeClient
 
 _COMPACT = JSONSerializer(compact=True)
 

@@ -1,34 +1,39 @@
-"""Fixtures: the signed sample index of tests/client, mirrors serving it, proxies over them.
+"""Fixtures: the session's signed sample index, mirrors serving it, proxies over them.
 
-The index is built once per session (key derivation costs seconds) by the real
-publisher; mirrors are tests/client's ``MirrorServer`` (a static server with hooks to
-misbehave per path). Tests that change files on disk work on a copy.
+The index (tests/conftest.py's ``base_index``) is built once per session (key
+derivation costs seconds) by the real publisher; mirrors are tuf_pypi.testing's
+``MirrorServer`` (a static server with hooks to misbehave per path). Tests that change
+files on disk work on a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import (  # noqa: F401 - fixtures, shared with tests/client
-    _no_proxy_for_local_mirrors,
-    base_index,
-    newer_index,
-    serve,
-)
 from tuf_pypi.proxy.server import ProxyServer
-from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve
+from tuf_pypi.testing.proxy_process import ProxyProcess
 from tuf_pypi.testing.signed_index import Index
 
-from .helpers import ProxyProcess
+from .helpers import StartProxy
 
-StartProxy = Callable[..., ProxyProcess]
+
+@pytest.fixture(autouse=True)
+def _no_proxy(no_proxy_for_local_mirrors: None) -> None:
+    """The proxies under test fetch from mirrors on 127.0.0.1."""
+
+
+@pytest.fixture
+def serve(serve_index: Serve) -> Serve:
+    """As in tests/client: a mirror of an index."""
+    return serve_index
 
 
 @pytest.fixture(scope="module")
-def mirror(base_index: Index) -> Iterator[MirrorServer]:  # noqa: F811
+def mirror(base_index: Index) -> Iterator[MirrorServer]:
     """An honest static mirror of the signed sample index, shared by a module's tests."""
     server = MirrorServer(base_index.repo)
     yield server
@@ -36,7 +41,7 @@ def mirror(base_index: Index) -> Iterator[MirrorServer]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def root_file(base_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+def root_file(base_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pinned root, as an admin would ship it next to the proxy."""
     path = tmp_path_factory.mktemp("root") / "root.json"
     path.write_bytes(base_index.root_bytes)
@@ -46,7 +51,7 @@ def root_file(base_index: Index, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="module")
 def server(
     mirror: MirrorServer,
-    base_index: Index,  # noqa: F811
+    base_index: Index,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ProxyServer]:
     """The proxy in this process (a thread) over the honest mirror."""

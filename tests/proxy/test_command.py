@@ -18,10 +18,10 @@ from click.testing import CliRunner
 
 from tuf_pypi.cli import main
 from tuf_pypi.testing.mirror_server import MirrorServer, delayed
+from tuf_pypi.testing.proxy_process import ProxyProcess
 from tuf_pypi.testing.signed_index import Index
 
-from .conftest import StartProxy
-from .helpers import PIP_ACCEPT, ProxyProcess, request
+from .helpers import PIP_ACCEPT, StartProxy, request
 
 
 def test_help_has_an_example() -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.checks import FAST
 from tuf_pypi.client import SetupError
 from tuf_pypi.proxy import ProxyServer
+from tuf_pypi.testing.limits import FAST
 from tuf_pypi.testing.mirror_server import MirrorServer, endless, redirect
 from tuf_pypi.testing.signed_index import Index
 

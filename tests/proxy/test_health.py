@@ -12,9 +12,7 @@ import pytest
 
 from tuf_pypi.testing.mirror_server import MirrorServer
 
-from .conftest import StartProxy
-from .helpers import installed, output, pip, request
-from .test_installers import RESOLVED
+from .helpers import RESOLVED, StartProxy, installed, output, pip, request
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.proxy_process import ProxyProcess
 from tuf_pypi.testing.signed_index import Index
 
-from .helpers import ProxyProcess, fresh_venv, installed, output, pip, run, uv_binary
+from .helpers import RESOLVED, fresh_venv, installed, output, pip, run, uv_binary
 
-#: What ``demo-app`` resolves to: demo-lib 2.0 is yanked, so 1.0.
-RESOLVED = {"demo_app-1.1", "demo_lib-1.0", "demo_core-1.0"}
 #: pip releases installed from PyPI for the tests ("" is the newest).
 PIP_RELEASES = ("23.0.1", "23.2", "")
 

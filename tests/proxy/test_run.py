@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tuf_pypi.testing.mirror_server import MirrorServer
+from tuf_pypi.testing.mirror_server import MirrorServer, Serve
 from tuf_pypi.testing.signed_index import Index
 
-from .helpers import installed, output, uv_binary
-from .test_attacks import Serve, tampered_page, tampered_wheel
-from .test_installers import RESOLVED
+from .attacks import tampered_page, tampered_wheel
+from .helpers import RESOLVED, installed, output, uv_binary
 
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.proxy.helpers import ProxyProcess
 from tuf_pypi.demo import installer_env
 from tuf_pypi.queue import open_queue
 from tuf_pypi.sample import build_index
 from tuf_pypi.testing.nginx import Nginx
+from tuf_pypi.testing.proxy_process import ProxyProcess
 
 from .report import evaluate, print_report
 from .schedule import KINDS, Fault, fault_schedule

@@ -17,7 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .signed_index import Index
+
 Hook = Callable[["MirrorHandler"], None]
+#: The ``serve`` fixture of tests/client and tests/proxy: a mirror of an index's ``repo/``.
+Serve = Callable[[Index], "MirrorServer"]
 
 # An endless answer stops here even if the client never hangs up.
 _ENDLESS_CAP = 512 * 1024 * 1024
