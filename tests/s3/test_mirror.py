@@ -22,9 +22,9 @@ from tuf_pypi.repository import Publisher, init_repository
 from tuf_pypi.repository.publisher import utcnow
 from tuf_pypi.sample import SampleDist, add_release, build_index
 from tuf_pypi.testing import QuietHandler
+from tuf_pypi.testing.passphrases import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
 
-from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
-from .test_publish import REPLACED_BY_DEMO_LIB, replaced
+from .bucket import REPLACED_BY_DEMO_LIB, Bucket, replaced
 
 
 @pytest.fixture

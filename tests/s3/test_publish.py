@@ -19,8 +19,9 @@ from tuf.ngclient import Updater
 from tuf_pypi.cli import main
 from tuf_pypi.proxy import ProxyServer
 from tuf_pypi.sample import SampleDist, add_release, build_index
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
 
-from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
+from .bucket import REPLACED_BY_DEMO_LIB, Bucket, replaced
 
 ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
 #: Offline keys with a cheap KDF: these keys guard nothing.
@@ -49,18 +50,6 @@ def published_from_a_tree(bucket: Bucket, tmp_path: Path) -> tuple[Path, Path, l
     ok(run("init", *args, "--bins", "16", *FAST))
     ok(run("publish", *args))
     return index, keys, args
-
-
-#: What one changed project replaces (everything else is created, never replaced).
-REPLACED_BY_DEMO_LIB = {
-    "tuf/timestamp.json",
-    "simple/demo-lib/index.html",
-    "simple/demo-lib/index.v1_json",
-}
-
-
-def replaced(before: dict[str, bytes], after: dict[str, bytes]) -> set[str]:
-    return {rel for rel in before if before[rel] != after[rel]}
 
 
 def _copies(objects: dict[str, bytes]) -> set[str]:

@@ -30,8 +30,9 @@ from tuf_pypi.repository.publisher import utcnow
 from tuf_pypi.repository.s3 import S3Storage
 from tuf_pypi.repository.storage import WriteKind
 from tuf_pypi.sample import SampleDist, add_release, build_index
+from tuf_pypi.testing.passphrases import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
 
-from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE, Bucket
+from .bucket import Bucket
 
 
 class Crash(BaseException):
