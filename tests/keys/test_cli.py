@@ -8,11 +8,13 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, new_key
-from tests.keys.test_rotation import _assert_client_gets_every_page, _old_key_timestamp
 from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
+
+from .key_files import new_key
+from .rotations import assert_client_gets_every_page, old_key_timestamp
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     repo, keys = signed.repo, signed.keys_dir
     url = serve(repo)
     cache = tmp_path / "client"
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)
     known_good = load_view(signed.storage).snapshot.signed.version
     good_page = signed.page("demo-core").read_bytes()
 
@@ -76,17 +78,17 @@ def test_compromise_recovery_sequence(run, make_repo, serve, tmp_path) -> None:
     assert "1 targets put back" in out
 
     assert verify_repository(signed.storage, signed.clock()).ok
-    _assert_client_gets_every_page(signed, url, cache)  # the good page again
+    assert_client_gets_every_page(signed, url, cache)  # the good page again
     status = json.loads(run("status", "--repo", repo, "--json", code=0))
     assert status["status"] == "ok"
 
     add_release(repo, SampleDist("demo-app", "3.0"))
     run("publish", "--repo", repo, "--keys-dir", keys)
-    _assert_client_gets_every_page(signed, url, cache)
-    _old_key_timestamp(signed, tmp_path / "compromised-online.key")
+    assert_client_gets_every_page(signed, url, cache)
+    old_key_timestamp(signed, tmp_path / "compromised-online.key")
     from tuf.api.exceptions import UnsignedMetadataError
 
-    from tests.keys.conftest import updater_for
+    from tuf_pypi.testing.ngclient import updater_for
 
     with pytest.raises(UnsignedMetadataError):
         updater_for(url, repo, cache).refresh()

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.test_rotation import _assert_client_gets_every_page, _rotate_online
 from tuf_pypi.cli import main
 from tuf_pypi.keys import KeyDirectory, load_public_key
 from tuf_pypi.repository import verify_repository
+
+from .rotations import assert_client_gets_every_page, rotate_online
 
 pkcs11 = pytest.importorskip("pkcs11")
 SOFTHSM_UTIL = shutil.which("softhsm2-util")
@@ -73,7 +74,7 @@ def test_online_key_rotated_into_hsm_publish_refresh_and_client(
     signed = make_repo(bins=4)
     url = serve(signed.repo)
     cache = tmp_path / "client"
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)
 
     public_file = tmp_path / "hsm-online.pub"
     result = CliRunner().invoke(
@@ -87,10 +88,10 @@ def test_online_key_rotated_into_hsm_publish_refresh_and_client(
     assert keys.external_signers()[hsm_key.keyid].startswith("hsm:2?label=")
     assert keys.location_of(hsm_key.keyid) == "hsm"
 
-    _rotate_online(signed, hsm_key)
+    rotate_online(signed, hsm_key)
     (signed.keys_dir / "online.key").unlink()  # from now on only the HSM can sign
     signed.page("demo-core").write_text(signed.page("demo-core").read_text() + "\n")
     assert signed.publisher().publish().wrote_metadata
     assert signed.publisher().refresh(timedelta(days=30)).resigned
     assert verify_repository(signed.storage, signed.clock()).ok
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)

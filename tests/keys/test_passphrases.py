@@ -14,7 +14,6 @@ import nacl.pwhash.argon2id as argon2id
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, TEST_KDF
 from tuf_pypi.cli import main
 from tuf_pypi.keys import (
     OFFLINE_KDF,
@@ -33,6 +32,7 @@ from tuf_pypi.repository import (
 )
 from tuf_pypi.repository.publisher import utcnow
 from tuf_pypi.sample import build_index
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE, TEST_KDF
 
 OFFLINE_FILES = ("root-1.key", "targets.key", "bins.key")
 

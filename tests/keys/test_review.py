@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner, SSlibKey
 from tuf.api.metadata import Metadata
 
-from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, new_key, signer
 from tuf_pypi import layout
 from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view
@@ -35,6 +34,9 @@ from tuf_pypi.repository.ceremony import (
     sign_proposal,
 )
 from tuf_pypi.repository.rotation import apply_proposals
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
+
+from .key_files import new_key, signer
 
 YEAR = timedelta(days=365)
 

@@ -9,10 +9,7 @@ import pytest
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata
 
-from tests.keys.conftest import new_key, signer, updater_for
-from tuf_pypi import layout
 from tuf_pypi.repository import load_view, verify_repository
-from tuf_pypi.repository import metadata as md_builder
 from tuf_pypi.repository.ceremony import (
     CeremonyError,
     ThresholdError,
@@ -22,28 +19,21 @@ from tuf_pypi.repository.ceremony import (
     sign_proposal,
 )
 from tuf_pypi.repository.rotation import apply_proposals
+from tuf_pypi.testing.ngclient import updater_for
 
-YEAR = timedelta(days=365)
+from .key_files import new_key, signer
+from .rotations import YEAR, assert_client_gets_every_page, old_key_timestamp, rotate_online
 
 
 def _client_root_version(cache: Path) -> int:
     return Metadata.from_file(str(cache / "root.json")).signed.version
 
 
-def _assert_client_gets_every_page(signed, url: str, cache: Path) -> None:
-    updater = updater_for(url, signed.repo, cache)
-    updater.refresh()
-    info = updater.get_targetinfo("simple/demo-core/index.html")
-    assert info is not None
-    path = updater.download_target(info, str(cache / "page.html"))
-    assert Path(path).read_bytes() == signed.page("demo-core").read_bytes()
-
-
 def test_root_rotation_client_walks_every_version(make_repo, serve, tmp_path) -> None:
     signed = make_repo(bins=4)
     url = serve(signed.repo)
     early = tmp_path / "early-client"
-    _assert_client_gets_every_page(signed, url, early)
+    assert_client_gets_every_page(signed, url, early)
     keys = signed.keys_dir
     root1 = keys / "root-1.key"
     root2, pub2 = new_key(keys, "root-2")
@@ -60,7 +50,7 @@ def test_root_rotation_client_walks_every_version(make_repo, serve, tmp_path) ->
     sign_proposal(proposal, signer(root1))
     report = apply_proposals(signed.publisher(), {"root": proposal})
     assert report.applied == {"root": 2} and report.timestamp_version is None
-    _assert_client_gets_every_page(signed, url, early)
+    assert_client_gets_every_page(signed, url, early)
     assert _client_root_version(early) == 2
 
     # v3: root-1 removed, still 2 of the remaining 2; needs 2 of v2's keys too.
@@ -80,7 +70,7 @@ def test_root_rotation_client_walks_every_version(make_repo, serve, tmp_path) ->
 
     # A client that only ever saw 1.root.json walks 1 -> 2 -> 3.
     fresh = tmp_path / "fresh-client"
-    _assert_client_gets_every_page(signed, url, fresh)
+    assert_client_gets_every_page(signed, url, fresh)
     assert _client_root_version(fresh) == 3
     assert (signed.repo / "tuf" / "root.json").read_bytes() == (
         signed.repo / "tuf" / "3.root.json"
@@ -88,42 +78,18 @@ def test_root_rotation_client_walks_every_version(make_repo, serve, tmp_path) ->
     assert verify_repository(signed.storage, signed.clock()).ok
 
 
-def _rotate_online(signed, new_online) -> None:
-    view = load_view(signed.storage)
-    now = signed.clock()
-    root = prepare_root(view.root, now, YEAR, online_key=new_online)
-    bins = prepare_bins(view.bins, now, YEAR, online_key=new_online)
-    sign_proposal(root, signer(signed.keys_dir / "root-1.key"))
-    sign_proposal(bins, signer(signed.keys_dir / "bins.key"))
-    report = apply_proposals(signed.publisher(), {"root": root, "bins": bins})
-    assert report.bins_resigned == 4
-
-
-def _old_key_timestamp(signed, old_online: Path) -> None:
-    """What an attacker holding the old online key would serve."""
-    view = load_view(signed.storage)
-    snapshot = signed.storage.read_metadata(
-        layout.metadata_filename("snapshot", view.snapshot.signed.version)
-    )
-    forged = md_builder.new_timestamp(
-        snapshot, view.snapshot.signed.version, view.timestamp.signed.version + 1, signed.clock()
-    )
-    md_builder.sign(forged, [signer(old_online, online=True)])
-    signed.storage.write_metadata("timestamp.json", md_builder.serialize(forged))
-
-
 def test_online_key_rotation_client_accepts_new_and_refuses_old(make_repo, serve, tmp_path) -> None:
     signed = make_repo(bins=4)
     url = serve(signed.repo)
     cache = tmp_path / "client"
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)
     old_online = signed.keys_dir / "online.key"
     new_path, new_online = new_key(tmp_path / "new-keys", "online", keytype="ecdsa", online=True)
     (signed.keys_dir / "online.key").rename(tmp_path / "old-online.key")
     new_path.rename(signed.keys_dir / "online-2.key")
     old_online = tmp_path / "old-online.key"
 
-    _rotate_online(signed, new_online)
+    rotate_online(signed, new_online)
     view = load_view(signed.storage)
     assert view.root.signed.roles["timestamp"].keyids == [new_online.keyid]
     assert view.bin(view.bin_names()[0]).signatures.keys() == {new_online.keyid}
@@ -134,10 +100,10 @@ def test_online_key_rotation_client_accepts_new_and_refuses_old(make_repo, serve
     signed.clock.advance(days=3)
     assert signed.publisher().refresh(timedelta(days=1)).resigned
     assert verify_repository(signed.storage, signed.clock()).ok
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)
     assert _client_root_version(cache) == 2
 
-    _old_key_timestamp(signed, old_online)
+    old_key_timestamp(signed, old_online)
     with pytest.raises(UnsignedMetadataError):
         updater_for(url, signed.repo, cache).refresh()
 
@@ -146,7 +112,7 @@ def test_targets_and_bins_key_rotation(make_repo, serve, tmp_path) -> None:
     signed = make_repo(bins=4)
     url = serve(signed.repo)
     cache = tmp_path / "client"
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)
     new_targets, targets_pub = new_key(signed.keys_dir, "targets-2")
     new_bins, bins_pub = new_key(signed.keys_dir, "bins-2")
     view = load_view(signed.storage)
@@ -167,4 +133,4 @@ def test_targets_and_bins_key_rotation(make_repo, serve, tmp_path) -> None:
     report = apply_proposals(signed.publisher(), {"root": root, "targets": targets, "bins": bins})
     assert report.applied == {"targets": 2, "bins": 2, "root": 2} and report.bins_resigned == 0
     assert verify_repository(signed.storage, signed.clock()).ok
-    _assert_client_gets_every_page(signed, url, cache)
+    assert_client_gets_every_page(signed, url, cache)

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.keys.conftest import OFFLINE_PASSPHRASE, PASSPHRASE
 from tuf_pypi.cli import main
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
 
 
 @pytest.fixture

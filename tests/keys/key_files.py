@@ -1,4 +1,4 @@
-"""Fixtures for key ceremony tests: the repository fixtures, a client, and key helpers."""
+"""Encrypted key files for the ceremony tests, made and opened with the test passphrases."""
 
 from __future__ import annotations
 
@@ -6,31 +6,10 @@ from pathlib import Path
 
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from tests.repository.conftest import (
-    OFFLINE_PASSPHRASE,
-    PASSPHRASE,
-    TEST_KDF,
-    Clock,
-    SignedRepo,
-    clock,
-    make_repo,
-)
-from tests.repository.test_interop import _updater, serve
 from tuf_pypi.keys import generate_key_file, load_key_file_signer
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE, TEST_KDF
 
-__all__ = [
-    "OFFLINE_PASSPHRASE",
-    "PASSPHRASE",
-    "TEST_KDF",
-    "Clock",
-    "SignedRepo",
-    "clock",
-    "make_repo",
-    "serve",
-    "updater_for",
-]
-
-updater_for = _updater
+__all__ = ["new_key", "signer"]
 
 
 def _secret(online: bool) -> str:
