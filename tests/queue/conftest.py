@@ -1,4 +1,4 @@
-"""Fixtures: a real PostgreSQL server (scripts/postgres), queue URLs, a signed repository.
+"""Fixtures: a real PostgreSQL server (scripts/postgres) and queue URLs.
 
 The server is started once per session and each test gets a database of its own. If
 PostgreSQL is not installed the PostgreSQL tests skip, except in CI (CI=true), where
@@ -7,12 +7,9 @@ they fail: CI must exercise the real server.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,30 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tuf_pypi.repository import RepositoryStorage, load_view
+from .pages import ROOT
 
-from ..repository.conftest import PASSPHRASE, Clock, SignedRepo, clock, make_repo
-
-__all__ = ["PASSPHRASE", "Clock", "SignedRepo", "clock", "make_repo"]
-
-ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SCRIPT = ROOT / "scripts" / "postgres"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "queue_load", ROOT / "scripts" / "bench" / "queue_load.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-queue_load = _load_bench()
-#: The page renderer of the load test: unique, valid pages per (project, number).
-render_pages = queue_load.render_pages
 
 
 def _unavailable(reason: str) -> None:
@@ -98,15 +74,3 @@ def sqlite_url(tmp_path: Path) -> str:
 def db_url(request: pytest.FixtureRequest) -> str:
     """Each test using it runs against both backends."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
-def signed_sha256(repo: Path, project: str, form: str = "index.html") -> str | None:
-    """The sha256 the repository's metadata signs for a page, or None if not a target."""
-    view = load_view(RepositoryStorage(repo))
-    path = f"simple/{project}/{form}"
-    target = view.bin(view.bin_of(path)).signed.targets.get(path)
-    return None if target is None else target.hashes["sha256"]
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from tuf_pypi.cli import main
 from tuf_pypi.queue import open_queue
 from tuf_pypi.repository import verify_repository
+from tuf_pypi.testing.passphrases import PASSPHRASE
 
-from .conftest import PASSPHRASE, render_pages, sha256, signed_sha256
+from .pages import render_pages, sha256, signed_sha256
 
 ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE}
 

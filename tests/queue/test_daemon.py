@@ -11,8 +11,9 @@ import pytest
 from tuf_pypi.queue import BatchLimits, LeadershipLost, deletion, open_queue, page_update
 from tuf_pypi.queue.daemon import DaemonSettings, PublisherBusy, QueueDaemon
 from tuf_pypi.repository import load_view, verify_repository
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from .conftest import SignedRepo, render_pages, sha256, signed_sha256
+from .pages import render_pages, sha256, signed_sha256
 
 
 class Crash(BaseException):

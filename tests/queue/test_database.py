@@ -20,7 +20,7 @@ from tuf_pypi.queue import (
     schema_statements,
 )
 
-from .conftest import render_pages, sha256
+from .pages import render_pages, sha256
 
 
 def _update(project: str, number: int):

@@ -22,8 +22,10 @@ from pathlib import Path
 
 from tuf_pypi.queue import UploadQueue, open_queue, page_update
 from tuf_pypi.repository import verify_repository
+from tuf_pypi.testing.passphrases import PASSPHRASE
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from .conftest import PASSPHRASE, ROOT, SignedRepo, queue_load, render_pages
+from .pages import ROOT, queue_load, render_pages
 
 _PID = re.compile(r" pid (\d+)")
 

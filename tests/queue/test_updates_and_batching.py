@@ -16,7 +16,7 @@ from tuf_pypi.queue.batching import (
     plan_batch,
 )
 
-from .conftest import render_pages, sha256
+from .pages import render_pages, sha256
 
 HTML, JSON = render_pages("demo-lib", 1)
 
