@@ -14,8 +14,9 @@ import tuf_pypi.repository.publisher as publisher_module
 from tuf_pypi import pages
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.signed_repo import targets_of
 
-from .conftest import FileFetcher, client_sees_everything, targets_of, updater
+from .disk_client import FileFetcher, client_sees_everything, updater
 
 
 def test_full_and_incremental_publish_verify_with_ngclient(make_repo, tmp_path) -> None:

@@ -24,8 +24,9 @@ from tuf_pypi.cli import main
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.repository.pagecache import PageCache, link_copy
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.passphrases import PASSPHRASE
 
-from .conftest import PASSPHRASE, client_sees_everything, updater
+from .disk_client import client_sees_everything, updater
 
 
 def _copy_of(signed, path: str) -> Path:

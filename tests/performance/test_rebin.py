@@ -11,8 +11,6 @@ import pytest
 from click.testing import CliRunner
 from tuf.api.metadata import Metadata
 
-from tests.repository.conftest import OFFLINE_PASSPHRASE
-from tests.repository.test_crash_and_lock import Crash, CrashingStorage
 from tuf_pypi.cli import main
 from tuf_pypi.client import Client
 from tuf_pypi.keys import KeyFileError
@@ -21,8 +19,11 @@ from tuf_pypi.repository.rebin import next_versions, rebin, rebin_targets
 from tuf_pypi.repository.storage import TEMP_PREFIX
 from tuf_pypi.sample import SampleDist, add_release
 from tuf_pypi.testing import serve_directory
+from tuf_pypi.testing.crash import Crash, CrashingStorage
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.signed_repo import SignedRepo, targets_of
 
-from .conftest import PASSPHRASE, SignedRepo, client_sees_everything, targets_of
+from .disk_client import client_sees_everything
 
 
 def _versions(repo: Path) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Fixtures: signed sample repositories and an ngclient that reads files directly."""
+"""python-tuf's client reading a repository straight from disk: no server in the timings."""
 
 from __future__ import annotations
 
@@ -10,19 +10,10 @@ from tuf.api.exceptions import DownloadHTTPError
 from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
-from tests.repository.conftest import PASSPHRASE, SignedRepo, clock, make_repo, targets_of
 from tuf_pypi.testing import ngclient_updater
+from tuf_pypi.testing.signed_repo import targets_of
 
-__all__ = [
-    "PASSPHRASE",
-    "FileFetcher",
-    "SignedRepo",
-    "client_sees_everything",
-    "clock",
-    "make_repo",
-    "targets_of",
-    "updater",
-]
+__all__ = ["FileFetcher", "client_sees_everything", "updater"]
 
 
 class FileFetcher(FetcherInterface):
