@@ -1,11 +1,13 @@
-"""Fixtures for mirror tests: the signed sample repository of tests/repository, served."""
+"""Fixtures for mirror tests: static servers that log requests, nginx.
+
+The signed sample repository (``make_repo``) and ``serve`` are tests/conftest.py's.
+"""
 
 from __future__ import annotations
 
 import functools
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,23 +16,7 @@ import pytest
 from tuf_pypi.testing import QuietHandler
 from tuf_pypi.testing.nginx import Nginx
 
-from ..repository.conftest import Clock, SignedRepo, clock, make_repo
-from ..repository.test_interop import serve
-
-__all__ = ["Clock", "Server", "SignedRepo", "clock", "http", "make_repo", "nginx", "serve"]
-
-
-@dataclass
-class Server:
-    """A static HTTP server over a directory, remembering every path it was asked for."""
-
-    url: str
-    requests: list[str] = field(default_factory=list)
-
-    def take(self) -> list[str]:
-        """The paths requested since the last call."""
-        taken, self.requests[:] = list(self.requests), []
-        return taken
+from .helpers import Server
 
 
 @pytest.fixture

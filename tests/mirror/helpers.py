@@ -1,9 +1,11 @@
-"""Helpers shared by the mirror tests: python-tuf's own client, pointed at a URL."""
+"""Helpers shared by the mirror tests: python-tuf's own client pointed at a URL, the
+log of a static server, file ages."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuf.ngclient import Updater
@@ -48,3 +50,16 @@ def age(paths: Iterator[Path] | list[Path], seconds: float) -> None:
 
 def age_tree(root: Path, seconds: float) -> None:
     age([p for p in root.rglob("*") if p.is_file()], seconds)
+
+
+@dataclass
+class Server:
+    """A static HTTP server over a directory, remembering every path it was asked for."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+    def take(self) -> list[str]:
+        """The paths requested since the last call."""
+        taken, self.requests[:] = list(self.requests), []
+        return taken

@@ -18,8 +18,8 @@ from tuf_pypi.repository import gc as gc_module
 from tuf_pypi.repository.gc import GcReport, collect_garbage, live_snapshots, select_garbage
 from tuf_pypi.repository.storage import publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from .conftest import SignedRepo
 from .helpers import ReplayTimestamp, age, age_tree, fetch_page, ngclient
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)

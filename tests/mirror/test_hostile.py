@@ -42,9 +42,10 @@ from tuf_pypi.keys import load_key_file_signer
 from tuf_pypi.mirror.overlay import overlay_mirror
 from tuf_pypi.mirror.sync import SyncOptions, sync_mirror
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE, SignedRepo
-from .conftest import Server
+from .helpers import Server
 
 METADATA_MAX_BYTES = Limits().metadata_max_bytes
 BINS = 16

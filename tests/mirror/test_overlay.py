@@ -17,8 +17,9 @@ from tuf_pypi.mirror.sync import SyncOptions
 from tuf_pypi.repository import RepositoryStorage, init_repository
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.sample import SampleDist, add_release, build_index
+from tuf_pypi.testing.passphrases import OFFLINE, PASSPHRASE
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from ..repository.conftest import OFFLINE, PASSPHRASE, SignedRepo
 from .helpers import age_tree, fetch_page, ngclient
 
 #: Like PyPI, the upstream's pages link files on another host; it is never contacted.

@@ -32,10 +32,10 @@ from tuf_pypi.repository import LockBusyError, RepositoryStorage, load_view, ver
 from tuf_pypi.repository.gc import collect_garbage
 from tuf_pypi.repository.storage import publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.signed_repo import SignedRepo
 
-from ..repository.conftest import OFFLINE_PASSPHRASE, PASSPHRASE
-from .conftest import Server, SignedRepo
-from .helpers import age_tree
+from .helpers import Server, age_tree
 
 
 def _sync(signed: SignedRepo, url: str, dest: Path, root: bool = True, **options) -> SyncReport:

@@ -21,8 +21,7 @@ from tuf_pypi.cli import main
 from tuf_pypi.localfs import exclusive_lock
 from tuf_pypi.mirror import SyncOptions, sync_mirror
 from tuf_pypi.sample import SampleDist, add_release
-
-from .conftest import SignedRepo
+from tuf_pypi.testing.signed_repo import SignedRepo
 
 
 def verify(mirror: Path, *args: str):
