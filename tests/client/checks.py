@@ -1,4 +1,4 @@
-"""The actions attacks target, and the assertion every attack test makes.
+"""The actions attacks target, the assertion every attack test makes, the clients' type.
 
 Their limits are tuf_pypi.testing.limits.
 """
@@ -16,6 +16,8 @@ from tuf_pypi.client import AllMirrorsFailedError, Client
 PROJECT = "demo-core"
 
 Action = Callable[[Client], bytes]
+#: The ``make_client`` fixture: a Client over the given mirrors.
+MakeClient = Callable[..., Client]
 
 
 def refused(excinfo: pytest.ExceptionInfo[AllMirrorsFailedError], *kinds: type) -> None:

@@ -8,7 +8,7 @@ are in tests/conftest.py (tests/proxy uses them too).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tuf_pypi.testing.limits import FAST
 from tuf_pypi.testing.mirror_server import MirrorServer, Serve
 from tuf_pypi.testing.signed_index import PASSPHRASE, Index, utcnow
 
-MakeClient = Callable[..., Client]
+from .checks import MakeClient
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,7 @@ from tuf_pypi.client import (
 from tuf_pypi.testing.mirror_server import MirrorServer, Serve, replace
 from tuf_pypi.testing.signed_index import Index, resign, sha256, timestamp_for
 
-from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient
+from .checks import PROJECT, Action, MakeClient, page_bytes, refused, wheel_bytes
 
 
 def attack(

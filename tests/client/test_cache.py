@@ -15,8 +15,7 @@ from tuf_pypi.client import AllMirrorsFailedError, SetupError, TamperedError
 from tuf_pypi.testing.mirror_server import Serve, delayed, replace
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import PROJECT, page_bytes, refused
-from .conftest import MakeClient
+from .checks import PROJECT, MakeClient, page_bytes, refused
 
 
 def test_metadata_is_refreshed_once_per_client(

@@ -21,7 +21,7 @@ from tuf_pypi.pages import FileLink
 from tuf_pypi.testing.mirror_server import Serve
 from tuf_pypi.testing.signed_index import Index, sha256
 
-from .conftest import MakeClient
+from .checks import MakeClient
 
 
 def test_pages_in_both_forms(index: Index, serve: Serve, make_client: MakeClient) -> None:

@@ -24,8 +24,7 @@ from tuf_pypi.testing.limits import SLOW_CHECK
 from tuf_pypi.testing.mirror_server import Serve, closed_port_url, trickle
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import PROJECT
-from .conftest import MakeClient
+from .checks import PROJECT, MakeClient
 
 
 class Clock:

@@ -30,8 +30,7 @@ from tuf_pypi.testing.mirror_server import (
 )
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import PROJECT, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient
+from .checks import PROJECT, MakeClient, page_bytes, refused, wheel_bytes
 
 # -- endless data ---------------------------------------------------------------------------
 

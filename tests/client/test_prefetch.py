@@ -8,7 +8,7 @@ from tuf_pypi.client.prefetch import number_of_bins, preload_bins, probe_paths
 from tuf_pypi.testing.mirror_server import Serve
 from tuf_pypi.testing.signed_index import Index
 
-from .conftest import MakeClient
+from .checks import MakeClient
 
 
 def test_probe_paths_cover_every_bin_and_no_project() -> None:

@@ -18,8 +18,7 @@ from tuf_pypi.client.fetcher import MAX_REDIRECTS, same_origin
 from tuf_pypi.testing.mirror_server import MirrorServer, Serve, redirect, replace
 from tuf_pypi.testing.signed_index import Index
 
-from .checks import PROJECT, Action, page_bytes, refused, wheel_bytes
-from .conftest import MakeClient
+from .checks import PROJECT, Action, MakeClient, page_bytes, refused, wheel_bytes
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from tuf_pypi.testing.mirror_server import Serve
 from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE
 from tuf_pypi.testing.signed_index import PASSPHRASE, Index, resign
 
-from .checks import PROJECT, page_bytes, refused
-from .conftest import MakeClient
+from .checks import PROJECT, MakeClient, page_bytes, refused
 
 _COMPACT = JSONSerializer(compact=True)
 

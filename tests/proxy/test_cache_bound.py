@@ -9,19 +9,13 @@ from pathlib import Path
 from tuf_pypi.metrics import Registry
 from tuf_pypi.proxy import ProxyServer
 from tuf_pypi.proxy.cache import CacheBound
+from tuf_pypi.testing.clock import Clock
 from tuf_pypi.testing.mirror_server import MirrorServer
 from tuf_pypi.testing.signed_index import Index
 
 from .helpers import file_url, request
 
 DAY = 86400
-
-
-class Clock:
-    now = 10 * DAY
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _file(path: Path, size: int, age: float = 0, now: float = 10 * DAY) -> Path:
@@ -32,7 +26,7 @@ def _file(path: Path, size: int, age: float = 0, now: float = 10 * DAY) -> Path:
 
 
 def test_least_recently_used_files_first_then_pages(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(10 * DAY)
     files, pages = tmp_path / "proxy" / "files", tmp_path / "pages"
     metadata = _file(tmp_path / "metadata" / "timestamp.json", 5000, age=9 * DAY)
     page = _file(pages / "simple%2Fa%2Findex.html", 100, age=5 * DAY)
@@ -41,18 +35,18 @@ def test_least_recently_used_files_first_then_pages(tmp_path: Path) -> None:
     registry = Registry()
     bound = CacheBound(files, pages, 1000, grace_seconds=60, clock=clock, registry=registry)
     assert bound.size == 900  # under the bound: nothing deleted
-    clock.now += 120
+    clock.advance(seconds=120)
     bound.used(a, 400)  # a is now the most recently used
-    clock.now += 120
+    clock.advance(seconds=120)
     c = _file(files / "cc" / "c" / "c.whl", 400)
     bound.used(c, 400)  # 1300 > 1000: b (least recently used) goes, not a
     assert not b.exists() and not b.parent.exists()
     assert a.exists() and c.exists() and page.exists()
-    clock.now += 120
+    clock.advance(seconds=120)
     d = _file(files / "dd" / "d" / "d.whl", 700)
     bound.used(d, 700)  # a and c are older than d: both go before the page
     assert not a.exists() and not c.exists() and page.exists() and d.exists()
-    clock.now += 120
+    clock.advance(seconds=120)
     e = _file(files / "ee" / "e" / "e.whl", 950)
     bound.used(e, 950)  # d goes, then still over: the page copy goes too
     assert not d.exists() and not page.exists() and e.exists()
@@ -64,13 +58,13 @@ def test_least_recently_used_files_first_then_pages(tmp_path: Path) -> None:
 
 
 def test_a_file_just_used_is_never_deleted(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(10 * DAY)
     files = tmp_path / "files"
     bound = CacheBound(files, tmp_path / "pages", 100, grace_seconds=60, clock=clock)
     big = _file(files / "x" / "big.whl", 500)
     bound.used(big, 500)
     assert big.exists()  # over the bound, but in use: it stays until the grace is over
-    clock.now += 61
+    clock.advance(seconds=61)
     bound.prune()
     assert not big.exists()
 

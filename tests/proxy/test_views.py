@@ -9,6 +9,7 @@ import pytest
 
 from tuf_pypi.client import AllMirrorsFailedError, NotListedError
 from tuf_pypi.proxy.views import ViewRotation
+from tuf_pypi.testing.clock import Clock
 
 
 class StubClient:
@@ -35,15 +36,7 @@ class StubClient:
         self.closed = True
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def rotation(clients: list[StubClient], clock: Clock, outcomes: list) -> ViewRotation:
+def rotation(clients: list[StubClient], clock: Clock[float], outcomes: list) -> ViewRotation:
     opened = iter(clients)
     return ViewRotation(
         lambda: next(opened),  # type: ignore[arg-type, return-value]
@@ -55,14 +48,14 @@ def rotation(clients: list[StubClient], clock: Clock, outcomes: list) -> ViewRot
 
 
 def test_one_view_per_interval() -> None:
-    clock, outcomes = Clock(), []
+    clock, outcomes = Clock(1000.0), []
     first, second = StubClient(), StubClient()
     views = rotation([first, second], clock, outcomes)
     view = views.current()
-    clock.now += 299
+    clock.advance(seconds=299)
     assert views.current() is view
     assert first.refreshes == 1
-    clock.now += 1
+    clock.advance(seconds=1)
     newer = views.current()
     assert newer is not view and newer.client is second
     assert second.refreshes == 1 and first.closed
@@ -70,21 +63,21 @@ def test_one_view_per_interval() -> None:
 
 
 def test_failed_refresh_is_retried_after_a_pause_not_on_every_request() -> None:
-    clock, outcomes = Clock(), []
+    clock, outcomes = Clock(1000.0), []
     broken, fixed = StubClient(fail=True), StubClient()
     views = rotation([broken, fixed], clock, outcomes)
     for _ in range(3):
         with pytest.raises(AllMirrorsFailedError):
             views.current()
     assert broken.refreshes == 1
-    clock.now += 10
+    clock.advance(seconds=10)
     assert views.current().client is fixed
     assert [outcome is None for outcome in outcomes] == [False, True]
 
 
 def test_pages_and_not_listed_answers_are_remembered_per_view() -> None:
     client = StubClient()
-    view = rotation([client], Clock(), []).current()
+    view = rotation([client], Clock(1000.0), []).current()
     assert view.page("demo") == view.page("demo") == "page of demo"
     for _ in range(2):
         with pytest.raises(NotListedError):
@@ -94,7 +87,7 @@ def test_pages_and_not_listed_answers_are_remembered_per_view() -> None:
 
 
 def test_concurrent_requests_wait_for_one_refresh() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     gate = threading.Event()
 
     class SlowClient(StubClient):
