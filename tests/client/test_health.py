@@ -20,20 +20,12 @@ from tuf_pypi.client import (
 )
 from tuf_pypi.client.health import MirrorHealth
 from tuf_pypi.metrics import Registry
+from tuf_pypi.testing.clock import Clock
 from tuf_pypi.testing.limits import SLOW_CHECK
 from tuf_pypi.testing.mirror_server import Serve, closed_port_url, trickle
 from tuf_pypi.testing.signed_index import Index
 
 from .checks import PROJECT, MakeClient
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 M1, M2, M3 = "http://m1.example/", "http://m2.example/", "http://m3.example/"
 
@@ -41,7 +33,7 @@ M1, M2, M3 = "http://m1.example/", "http://m2.example/", "http://m3.example/"
 def test_a_down_mirror_is_tried_last_until_its_back_off_is_over(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     registry = Registry()
     health = MirrorHealth([M1, M2, M3], registry=registry, clock=clock, backoff=10)
     assert health.order([M1, M2, M3]) == [M1, M2, M3]
@@ -50,12 +42,12 @@ def test_a_down_mirror_is_tried_last_until_its_back_off_is_over(
     assert "mirror http://m1.example/ is down" in caplog.text
     assert health.order([M1, M2, M3]) == [M2, M3, M1]
     assert registry.render().count('tuf_pypi_proxy_mirror_up{mirror="http://m1.example/"} 0') == 1
-    clock.now += 10
+    clock.advance(seconds=10)
     assert health.order([M1, M2, M3]) == [M1, M2, M3]  # retried after the back-off
     health.failed(M1, TooSlowError("hung"), "x")  # failed again: twice as long
-    clock.now += 19
+    clock.advance(seconds=19)
     assert health.order([M1, M2, M3]) == [M2, M3, M1]
-    clock.now += 1
+    clock.advance(seconds=1)
     assert health.order([M1, M2, M3]) == [M1, M2, M3]
     with caplog.at_level(logging.WARNING, logger="tuf_pypi"):
         health.succeeded(M1 + "simple/x/")
