@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from tuf_pypi.cli import main
 from tuf_pypi.repository import init_repository
 from tuf_pypi.sample import build_index
-
-from .conftest import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.passphrases import OFFLINE, OFFLINE_PASSPHRASE, PASSPHRASE
 
 ENV = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
 #: Throwaway test keys: cheap offline key files (the default is "sensitive").

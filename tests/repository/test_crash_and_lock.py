@@ -11,30 +11,8 @@ import pytest
 from tuf_pypi.repository import LockBusyError, RepositoryStorage, load_view, verify_repository
 from tuf_pypi.repository.storage import TEMP_PREFIX, WriteKind, publisher_lock
 from tuf_pypi.sample import SampleDist, add_release
-
-from .conftest import SignedRepo
-
-
-class Crash(BaseException):
-    """Stands for the process dying: nothing after it runs, not even except blocks."""
-
-
-class CrashingStorage(RepositoryStorage):
-    """Dies at write number ``crash_at``; ``torn`` leaves a half-written temp file."""
-
-    every_write_here = True  # the hook must see each write, so no forked writer
-
-    def __init__(self, root: Path, crash_at: int, torn: bool = False) -> None:
-        super().__init__(root)
-        self.crash_at = crash_at
-        self.torn = torn
-
-    def before_write(self, kind: WriteKind, path: str) -> None:
-        if self.writes == self.crash_at:
-            if self.torn:
-                torn = Path(path)
-                (torn.parent / f"{TEMP_PREFIX}{torn.name}.999").write_bytes(b"torn")
-            raise Crash(f"crash before writing {path} ({kind.value})")
+from tuf_pypi.testing.crash import Crash, CrashingStorage
+from tuf_pypi.testing.signed_repo import SignedRepo
 
 
 def _pending_change(signed: SignedRepo) -> None:
@@ -105,8 +83,7 @@ def test_second_publisher_fails_fast_when_told_not_to_wait(make_repo) -> None:
 def _publish_in_child(repo: str, keys: str, project: str, version: str, start) -> None:
     from tuf_pypi.keys import KeyDirectory
     from tuf_pypi.repository import Publisher
-
-    from .conftest import PASSPHRASE
+    from tuf_pypi.testing.passphrases import PASSPHRASE
 
     add_release(Path(repo), SampleDist(project, version))
     start.wait()

@@ -13,8 +13,7 @@ from tuf_pypi.repository import verify_repository
 from tuf_pypi.repository.changeset import ChangeSet, target
 from tuf_pypi.repository.storage import ConcurrentWriter, RepositoryStorage, VersionTaken, WriteKind
 from tuf_pypi.sample import SampleDist, add_release
-
-from .conftest import targets_of
+from tuf_pypi.testing.signed_repo import targets_of
 
 
 def _manifest(repo: Path) -> dict[str, bytes]:

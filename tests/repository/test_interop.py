@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from tuf.api.exceptions import LengthOrHashMismatchError
-from tuf.ngclient import Updater
 
 from tuf_pypi import layout
 from tuf_pypi.repository import load_view
 from tuf_pypi.sample import SampleDist, add_release
-from tuf_pypi.testing import ngclient_updater, serve_directory
-
-from .conftest import targets_of
-
-
-@pytest.fixture
-def serve() -> Iterator:
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(directory: Path) -> str:
-        server, url = serve_directory(directory)
-        servers.append(server)
-        return url
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def _updater(url: str, repo: Path, cache: Path) -> Updater:
-    return ngclient_updater(url, (repo / "tuf" / "1.root.json").read_bytes(), cache)
+from tuf_pypi.testing.ngclient import updater_for
+from tuf_pypi.testing.signed_repo import targets_of
 
 
 def test_ngclient_downloads_every_page_and_follows_updates(make_repo, serve, tmp_path) -> None:
     signed = make_repo(bins=32)
     url = serve(signed.repo)
     cache = tmp_path / "client"
-    updater = _updater(url, signed.repo, cache)
+    updater = updater_for(url, signed.repo, cache)
     updater.refresh()
     for path in targets_of(signed.repo):
         info = updater.get_targetinfo(path)
@@ -56,7 +33,7 @@ def test_ngclient_downloads_every_page_and_follows_updates(make_repo, serve, tmp
     changed_bins = {n for n in before.bin_names() if after.version_of(n) != before.version_of(n)}
     assert changed_bins == {before.bin_of(p) for p in report.changed} == set(report.bins_signed)
 
-    updater = _updater(url, signed.repo, cache)
+    updater = updater_for(url, signed.repo, cache)
     updater.refresh()
     info = updater.get_targetinfo("simple/demo-app/index.v1_json")
     assert info is not None
@@ -68,7 +45,7 @@ def test_ngclient_downloads_every_page_and_follows_updates(make_repo, serve, tmp
 def test_ngclient_rejects_a_tampered_page_copy(make_repo, serve, tmp_path) -> None:
     signed = make_repo()
     url = serve(signed.repo)
-    updater = _updater(url, signed.repo, tmp_path / "client")
+    updater = updater_for(url, signed.repo, tmp_path / "client")
     info = updater.get_targetinfo("simple/demo-core/index.html")
     assert info is not None
     copy = (

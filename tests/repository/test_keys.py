@@ -15,8 +15,7 @@ from tuf_pypi.keys import (
     load_key_file_signer,
     read_public_key,
 )
-
-from .conftest import TEST_KDF
+from tuf_pypi.testing.passphrases import TEST_KDF
 
 SECRET = "s3cret-passphrase-xyz"
 

@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from tuf_pypi.sample import build_index
-
-from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
 
 
 def _run(args: list[str], tty: bool) -> tuple[int, str, str]:

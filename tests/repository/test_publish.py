@@ -13,8 +13,7 @@ from tuf_pypi import layout, pages
 from tuf_pypi.keys import KeyFileError
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.sample import SampleDist, add_release
-
-from .conftest import SignedRepo
+from tuf_pypi.testing.signed_repo import SignedRepo
 
 
 def _tree(repo: Path) -> dict[str, tuple[int, int]]:

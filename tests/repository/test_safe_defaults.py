@@ -22,8 +22,7 @@ import pytest
 
 from tuf_pypi.localfs import exclusive_lock
 from tuf_pypi.sample import build_index
-
-from .conftest import OFFLINE_PASSPHRASE, PASSPHRASE
+from tuf_pypi.testing.passphrases import OFFLINE_PASSPHRASE, PASSPHRASE
 
 #: Throwaway offline keys: the cheap Argon2id limits.
 FAST = ("--kdf-limits", "interactive")

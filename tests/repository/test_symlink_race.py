@@ -13,8 +13,7 @@ from pathlib import Path
 
 from tuf_pypi.repository import load_view
 from tuf_pypi.repository.scan import read_page
-
-from .conftest import targets_of
+from tuf_pypi.testing.signed_repo import targets_of
 
 
 def _swap_forever(link: str, targets: list[str], stop) -> None:
