@@ -20,6 +20,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+from tuf_pypi.errors import InputError
+from tuf_pypi.layout import LayoutError
 from tuf_pypi.sample import (
     DEFAULT_SAMPLE,
     SampleDist,
@@ -170,9 +172,9 @@ def test_wheel_bytes_are_deterministic(tmp_path: Path) -> None:
 
 
 def test_invalid_dists_are_rejected() -> None:
-    with pytest.raises(ValueError, match="project name"):
+    with pytest.raises(LayoutError, match="project name"):
         SampleDist("-bad", "1.0")
-    with pytest.raises(ValueError, match="version"):
+    with pytest.raises(InputError, match=r"version '1\.0-1'.*use '1\.0\.post1'"):
         SampleDist("good", "1.0-1")
     with pytest.raises(TypeError, match="tuple"):
         SampleDist("good", "1.0", requires="demo-lib")  # type: ignore[arg-type]

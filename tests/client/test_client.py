@@ -109,10 +109,10 @@ def test_setup_errors(index: Index, tmp_path: Path) -> None:
         Client(["http://127.0.0.1/"], root.replace(b'"sig"', b'"sog"'), tmp_path)
     with pytest.raises(SetupError, match="cannot read"):
         Client(["http://127.0.0.1/"], tmp_path / "missing.json", tmp_path)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(SetupError, match="positive"):
         Limits(read_timeout=0)
     client = Client(["http://127.0.0.1/"], index.repo / "tuf" / "1.root.json", tmp_path / "c")
-    with pytest.raises(ValueError, match="unknown page form"):
+    with pytest.raises(SetupError, match="unknown page form"):
         client.page("demo-core", "xml")
 
 

@@ -64,5 +64,5 @@ def test_sizes() -> None:
     assert parse_size("500MB") == 500_000_000
     assert parse_size("1.5GiB") == 1.5 * 1024**3
     assert parse_size(4096) == 4096
-    with pytest.raises(ValueError):
+    with pytest.raises(SetupError, match="must be positive"):
         parse_size("0")

@@ -13,12 +13,15 @@ from pathlib import Path
 import nacl.pwhash.argon2id as argon2id
 import pytest
 from click.testing import CliRunner
+from securesystemslib.signer import CryptoSigner
 
 from tuf_pypi.cli import main
+from tuf_pypi.errors import SettingError
 from tuf_pypi.keys import (
     OFFLINE_KDF,
     KeyDirectory,
     KeyFileError,
+    OfflineSigners,
     generate_key_file,
     load_key_file_signer,
     read_public_key,
@@ -64,7 +67,7 @@ def test_init_refuses_one_passphrase_for_both(tmp_path) -> None:
     with pytest.raises(KeyFileError, match="must differ"):
         init_repository(repo, keys, PASSPHRASE, offline_passphrase=PASSPHRASE,
                         offline_kdf=TEST_KDF, number_of_bins=4, now=utcnow())  # fmt: skip
-    with pytest.raises(ValueError, match="offline passphrase or the offline keys"):
+    with pytest.raises(SettingError, match="offline passphrase or the offline keys"):
         init_repository(repo, keys, PASSPHRASE, number_of_bins=4, now=utcnow())
     secret = "one-secret-for-all-9f3e"
     same = {"TUF_PYPI_PASSPHRASE": secret, "TUF_PYPI_OFFLINE_PASSPHRASE": secret}
@@ -206,3 +209,16 @@ def test_a_command_that_needs_an_offline_key_asks_for_the_offline_secret(make_re
         keys.signer_for(next(iter(bins_key.values())), "bins")
     both = {"TUF_PYPI_PASSPHRASE": PASSPHRASE, "TUF_PYPI_OFFLINE_PASSPHRASE": OFFLINE_PASSPHRASE}
     assert _cli(args, both).exit_code == 0
+
+
+def test_one_key_cannot_hold_two_offline_roles() -> None:
+    """Generated offline keys given twice (targets and bins): refused before any signing."""
+    root = CryptoSigner.generate_ed25519()
+    shared = CryptoSigner.generate_ed25519()
+    signers = OfflineSigners(root=(root,), targets=shared, bins=shared)
+    with pytest.raises(KeyFileError, match="the same key is given for two offline roles"):
+        signers.by_label()
+    with pytest.raises(KeyFileError, match="the same key"):
+        OfflineSigners(root=(root,), targets=shared, bins=root).by_label()  # root as bins
+    distinct = OfflineSigners((root,), shared, CryptoSigner.generate_ed25519())
+    assert set(distinct.by_label()) == {"root-1", "targets", "bins"}

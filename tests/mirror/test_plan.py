@@ -64,7 +64,7 @@ def test_where_a_file_lands_under_packages(link: str, expected: str | None) -> N
     ],
 )
 def test_a_path_that_could_leave_packages_is_refused(link: str) -> None:
-    with pytest.raises(ValueError, match="unsafe path"):
+    with pytest.raises(LayoutError, match="unsafe path"):
         packages_path(PAGE, link)
 
 
@@ -79,7 +79,7 @@ def test_coverage() -> None:
     assert not pages_only.covers(some) and pages_only.covers(Coverage(frozenset({"a"}), False))
     for coverage in (everything, some, pages_only):
         assert Coverage.from_dict(coverage.to_dict()) == coverage
-    with pytest.raises(ValueError, match="projects"):
+    with pytest.raises(SetupError, match="projects"):
         Coverage.from_dict({"projects": "a", "packages": True})
 
 

@@ -13,6 +13,7 @@ from tuf.api.metadata import Metadata
 
 from tuf_pypi.cli import main
 from tuf_pypi.client import Client
+from tuf_pypi.errors import SettingError
 from tuf_pypi.keys import KeyFileError
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
 from tuf_pypi.repository.rebin import next_versions, rebin, rebin_targets
@@ -104,7 +105,7 @@ def test_needs_the_bins_key_and_writes_nothing_without_it(make_repo) -> None:
     with pytest.raises(KeyFileError, match="bins key"):
         rebin(signed.publisher(), 32)
     assert sorted(p.name for p in (signed.repo / "tuf").iterdir()) == before
-    with pytest.raises(ValueError, match="already has 16 bins"):
+    with pytest.raises(SettingError, match="already has 16 bins"):
         rebin(signed.publisher(), 16)
 
 

@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from tuf_pypi.errors import SettingError
 from tuf_pypi.queue import (
     BatchLimits,
     LeadershipLost,
@@ -190,5 +191,5 @@ def test_unreachable_postgres_is_one_line_without_the_password(postgres_server) 
 
 def test_schema_statements_for_migrations() -> None:
     assert "bigserial" in schema_statements("postgresql")[0]
-    with pytest.raises(ValueError, match="unknown dialect"):
+    with pytest.raises(SettingError, match="unknown dialect"):
         schema_statements("oracle")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tuf_pypi import layout
+from tuf_pypi.errors import SettingError
 from tuf_pypi.keys import KeyDirectory
 from tuf_pypi.objectstore import ObjectExists, ObjectStore, ObjectStoreError, ObjectStoreURL
 from tuf_pypi.repository import (
@@ -236,7 +237,7 @@ def test_conditional_create_catches_a_racing_writer(bucket: Bucket) -> None:
     ],
 )
 def test_bad_urls_are_refused(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    with pytest.raises(SettingError, match=message.replace(".", r"\.")):
         ObjectStoreURL.parse(text)
 
 
