@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the page parsers with atheris, for long unattended runs.
 
-The oracle is the one of ``tests/test_fuzz_pages.py`` (``check_readers_agree``): the
+The oracle is the one of ``tests/pages/test_fuzz_pages.py`` (``check_readers_agree``): the
 publisher's parser, the publish-time fast checks, the fast HTML grammar and what the
 proxy renders agree on a page, or all refuse it with the same ``PageError``; anything
 else raised is a bug. Hypothesis runs in CI; this finds inputs by coverage instead.
@@ -14,7 +14,7 @@ Usage (from the checkout; atheris is not a test dependency)::
 An input's first byte picks the form (even: HTML, odd: JSON), the rest is the page. An
 empty corpus directory is first filled with the realistic pages the tests start from.
 A crash is written to ``crash-<sha1>``; replay it with the same command and the file
-name in place of the directory, and add it to ``tests/test_pages.py`` once fixed.
+name in place of the directory, and add it to ``tests/pages/test_pages.py`` once fixed.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ with atheris.instrument_imports():
     import tuf_pypi.pages  # noqa: F401  (the package imports all its modules)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.test_fuzz_pages import HTML_SEEDS, JSON_SEEDS, check_readers_agree
+from tests.pages.test_fuzz_pages import HTML_SEEDS, JSON_SEEDS, check_readers_agree
 
 
 def one_input(data: bytes) -> None:

@@ -39,13 +39,13 @@ derived from the test's name, so every run is the same; a failure prints the min
 input and a ``@reproduce_failure`` line to replay it). For a long run, with fresh
 random examples each time::
 
-    HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q tests/test_fuzz_pages.py
+    HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest -q tests/pages/test_fuzz_pages.py
 
 (``long``: 20 000 examples per property, about two minutes each; a failure prints the
 minimal input and a ``@reproduce_failure`` line, and ``--hypothesis-seed=N`` makes a
 run repeatable.) For coverage-guided runs,
 ``scripts/fuzz_pages.py`` drives the same checks with atheris. Minimal inputs of every
-bug found are regression tests in ``tests/test_pages.py``.
+bug found are regression tests in ``tests/pages/test_pages.py``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ PROFILE = settings.get_profile(
 )
 
 T = TypeVar("T")
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pypi-pages"  # shipped with the tests
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypi-pages"  # shipped with the tests
 SOURCE = "https://mirror.example/simple/p/index"
 # Put in front of an HTML page, this changes nothing the page says but keeps the page
 # out of the fast grammar, so the full parser reads it (see check_readers_agree).

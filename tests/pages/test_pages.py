@@ -22,7 +22,7 @@ from tuf_pypi.pages import (
 )
 
 #: Real pypi.org pages, shipped with the tests (tests/fixtures/pypi-pages/README.md).
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pypi-pages"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pypi-pages"
 PROJECTS = ["click", "pynacl", "securesystemslib", "tuf"]
 
 SRC = "mirror/simple/demo/index.test"
@@ -1084,7 +1084,7 @@ def test_html_markup_that_trips_html_parser_is_a_page_error(markup: str) -> None
     rejected(parse_html, html_page(anchor(), head=markup), "malformed markup")
 
 
-# --- found by tests/test_fuzz_pages.py --------------------------------------------------
+# --- found by tests/pages/test_fuzz_pages.py ----------------------------------------------
 #
 # Minimal inputs of the disagreements the fuzzer found. Each was accepted by parse_page
 # (and check_page) and then read differently, or not at all, further on: by the other
