@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import layout
@@ -113,14 +113,9 @@ installers must skip, an odd-cased/underscored project name, and a Requires-Pyth
 # --------------------------------------------------------------------------- names and hashes
 
 
-def _normalize(name: str) -> str:
-    """PEP 503 normalized project name (the ``simple/<project>/`` directory)."""
-    return canonicalize_name(name)
-
-
 def _wheel_name(name: str) -> str:
     """Distribution name as it appears in wheel and ``.dist-info`` file names."""
-    return _normalize(name).replace("-", "_")
+    return layout.project_name(name).replace("-", "_")
 
 
 def _wheel_filename(dist: SampleDist) -> str:
@@ -496,7 +491,7 @@ def _publish(
     written: dict[str, list[Path]] = {}
     listings: dict[str, dict[str, _Listing]] = {}
     for dist, upload_time in uploads:
-        project = _normalize(dist.name)
+        project = layout.project_name(dist.name)
         if project not in listings:
             listings[project] = _read_listings(root, project)
         written.setdefault(project, []).append(_store(root, dist))
@@ -553,7 +548,7 @@ def add_release(root: Path, dist: SampleDist, *, base_url: str | None = None) ->
     Returns the paths of the pages rewritten.
     """
     root = Path(root)
-    project = _normalize(dist.name)
+    project = layout.project_name(dist.name)
     is_new = not (root / "simple" / project / _JSON_PAGE).is_file()
     listings = _read_listings(root, project)
     existing = listings.get(_wheel_filename(dist))
