@@ -132,6 +132,10 @@ class MirroredUpdater:
         Raises :class:`AllMirrorsFailedError` listing every mirror's failure; later
         calls raise the same error again (one refresh per object, even a failed one).
         """
+        if self._updater is not None:
+            # Set once and never unset: no lock needed to see it. Taking the lock here
+            # would queue every request behind a lookup that is loading a bin.
+            return
         with self._thread_lock:
             if self._updater is not None:
                 return
