@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence, Set
@@ -36,6 +35,7 @@ from ..localfs import replace_file
 from .changeset import Absent, Observed, StatKey
 from .scan import Page, Skipped, read_page
 from .storage import RepositoryStorage, WorkerWrites
+from .workers import fork_pool
 
 __all__ = ["CachedPage", "CopyWriter", "PageCache", "link_copy", "scan_projects"]
 
@@ -443,8 +443,7 @@ def scan_projects(
     done = 0
     # The scan (with the stat cache: 1.5 million entries) reaches the workers
     # through fork, as the initializer's argument; only chunks of names are pickled.
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(processes, initializer=_inherit, initargs=(scan,)) as pool:
+    with fork_pool(processes, _inherit, (scan,)) as pool:
         jobs = [(worker_writes, chunk) for chunk in chunks]
         for chunk, (results, written) in zip(chunks, pool.imap(_worker, jobs), strict=True):
             storage.written_by_workers(written)

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import gc
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -33,6 +32,7 @@ from .pagecache import PageCache, scan_projects
 from .scan import Page, Skipped, project_dirs, read_project
 from .state import PublishedState, load_state, parse_expires
 from .storage import RepositoryStorage, StorageError, VersionTaken, WriteKind, publisher_lock
+from .workers import fork_pool
 
 __all__ = ["Clock", "PublishReport", "Publisher", "RefreshReport", "utcnow"]
 
@@ -208,8 +208,7 @@ class Publisher:
             return [_checked(path, data) for path, data in items]
         step = -(-len(items) // (processes * 4))
         ranges = [(i, min(i + step, len(items))) for i in range(0, len(items), step)]
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(processes, initializer=_inherit_batch, initargs=(items,)) as pool:
+        with fork_pool(processes, _inherit_batch, (items,)) as pool:
             parts = pool.map(_check_range, ranges)
         out: list[tuple | Skipped] = []
         for (start, _stop), part in zip(ranges, parts, strict=True):
