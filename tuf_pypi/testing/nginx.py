@@ -1,8 +1,10 @@
 """Run the shipped nginx/tuf-pypi.conf with Debian's nginx, on loopback, for one test.
 
 nginx runs in the foreground (``daemon off``) under a temporary prefix, so it writes
-nothing outside the test's directory. Tests that need it skip when nginx is not
-installed, except in CI (``CI=true``), where a missing nginx is a failure.
+nothing outside the test's directory. The configuration is the checkout's
+``nginx/`` directory (what docs/mirror.md ships), so this runs from a checkout.
+Without nginx, :class:`NginxMissing`; the tests' fixture turns it into a skip,
+except in CI (``CI=true``), where a missing nginx is a failure.
 """
 
 from __future__ import annotations
@@ -14,20 +16,19 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 TEMPLATE = Path(__file__).resolve().parents[2] / "nginx" / "tuf-pypi.conf"
 MAIN_TEMPLATE = TEMPLATE.with_name("nginx.conf")  # the whole config docs/services.md gives
 
 
+class NginxMissing(RuntimeError):
+    """nginx is not installed here."""
+
+
 def nginx_binary() -> str:
-    """Path of nginx, or skip (fail in CI) when it is not installed."""
+    """Path of nginx; :class:`NginxMissing` when it is not installed."""
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if found is None:
-        message = "nginx is not installed (scripts/install-system-deps installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        raise NginxMissing("nginx is not installed (scripts/install-system-deps installs it)")
     return found
 
 
