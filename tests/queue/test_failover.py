@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -81,11 +82,23 @@ class Publishers:
             time.sleep(0.02)
         raise AssertionError(f"no publisher took over; logs in {self.logs}")
 
-    def scrape(self, pid: int) -> str:
+    def scrape(self, pid: int, timeout: float = 30) -> str:
+        """The publisher's /metrics, waiting for it to listen (a process just started
+        may still be importing)."""
         url = f"http://127.0.0.1:{self.ports[pid]}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            return response.read().decode()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    content_type = response.headers["Content-Type"]
+                    assert content_type.startswith("text/plain; version=0.0.4")
+                    return response.read().decode()
+            except urllib.error.URLError as e:
+                refused = isinstance(e.reason, ConnectionRefusedError)
+                exited = self.processes[pid].poll() is not None
+                if not refused or exited or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def stop(self) -> dict[int, int | None]:
         for process in self.processes.values():
