@@ -91,7 +91,7 @@ events {{ worker_connections 512; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log off;
+    {access_log}
     sendfile on;
     client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
     fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
@@ -110,11 +110,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+#: With ``timed_log``: when each answer ended and how long it took (``uv_phases.py``).
+_TIMED_LOG = "log_format timed '$msec $request_time'; access_log {prefix}/access.log timed;"
+
+
 @contextmanager
-def static_mirror(repo: Path, work: Path) -> Iterator[str]:
+def static_mirror(repo: Path, work: Path, timed_log: bool = False) -> Iterator[str]:
     """nginx serving ``repo`` (or ``python -m http.server`` without nginx); yields its URL."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
     if nginx is None:
+        if timed_log:
+            raise RuntimeError("a timed access log needs nginx (scripts/install-system-deps)")
         print("nginx not found: the mirror is python -m http.server (slow for uv)")
         command = [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1"]
         with process([*command, "--directory", str(repo), "0"], _PORT) as port:
@@ -123,7 +129,8 @@ def static_mirror(repo: Path, work: Path) -> Iterator[str]:
     prefix, port = work / "nginx", free_port()
     (prefix / "tmp").mkdir(parents=True)
     user = "user root;" if os.geteuid() == 0 else ""  # workers must read the temp dir
-    conf = _NGINX_CONF.format(user=user, prefix=prefix, port=port, root=repo)
+    access_log = _TIMED_LOG.format(prefix=prefix) if timed_log else "access_log off;"
+    conf = _NGINX_CONF.format(user=user, prefix=prefix, port=port, root=repo, access_log=access_log)
     (prefix / "nginx.conf").write_text(conf)
     proc = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")])
     try:

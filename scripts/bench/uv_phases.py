@@ -35,11 +35,6 @@ from tuf_pypi.proxy.app import Headers, ProxyApp, Response
 from tuf_pypi.sample import build_index
 
 PHASES = ("start_to_first_ms", "network_ms", "last_to_exit_ms", "total_ms")
-# nginx logs when each answer ended and how long it took, so its start is known too.
-bench._NGINX_CONF = bench._NGINX_CONF.replace(
-    "access_log off;",
-    "log_format timed '$msec $request_time'; access_log {prefix}/access.log timed;",
-)
 
 
 def _timed_respond(spans: list[tuple[float, float]]) -> Callable[..., Response]:
@@ -93,7 +88,7 @@ def main() -> None:
         bench.timed_install(command(url, target, wanted))
         return started, time.time()
 
-    with bench.static_mirror(repo, work) as mirror:
+    with bench.static_mirror(repo, work, timed_log=True) as mirror:
         log = work / "nginx" / "access.log"
         install(f"{mirror}simple/", work / "first")  # uv's and the page cache's first run
         for n in range(args.rounds):
