@@ -24,6 +24,7 @@ from tuf_pypi.errors import InputError, RepoError, TufPypiError
 _INTERNAL = {
     "tuf_pypi.pages.model._Reject",
     "tuf_pypi.proxy.ranges.RangeNotSatisfiableError",
+    "tuf_pypi.proxy.request.BadRequest",
     "tuf_pypi.localfs.FileExistsWithOtherBytes",
     "tuf_pypi.localfs.LockBusy",
     "tuf_pypi.localfs.ReplacedByOther",

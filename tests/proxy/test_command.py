@@ -110,7 +110,9 @@ def test_verbose_log_escapes_control_characters(
     with ProxyProcess([mirror.url], root_file, tmp_path / "cache", "-v", log=log) as proxy:
         port = int(proxy.url.split(":")[2].split("/")[0])
         for line, status in [
-            (b"GET /x\x1b]0;pwned\x07\x1b[2J HTTP/1.1", b"404"),  # retitles the terminal
+            # Both are refused (no control character is valid in a request target),
+            # and both are still logged, escaped.
+            (b"GET /x\x1b]0;pwned\x07\x1b[2J HTTP/1.1", b"400"),  # retitles the terminal
             (b"GET /x\rFORGED HTTP/1.1", b"400"),  # overwrites the line shown
         ]:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:

@@ -39,6 +39,7 @@ from ..metrics import Registry
 from .app import ProxyApp, Response, _error, printable
 from .cache import CacheBound
 from .files import VerifiedFiles
+from .request import BadRequest, parse_request_line, read_headers
 from .views import IndexView, ViewRotation
 
 __all__ = [
@@ -68,6 +69,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version  # not the Python version: nobody needs to know it
+
+    def parse_request(self) -> bool:
+        """Parse the request head with :mod:`.request`, not the email package (see there).
+
+        Sets what ``http.server`` sets (``command``, ``path``, ``request_version``,
+        ``headers``, ``close_connection``); False once a refused head was answered.
+        """
+        self.command = None  # type: ignore[assignment]  # as http.server: none yet
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        line = self.raw_requestline.rstrip(b"\r\n")
+        self.requestline = line.decode("iso-8859-1")
+        if not line.strip():
+            return False  # an empty line: nothing to answer (http.server does the same)
+        try:
+            head = parse_request_line(line)
+            self.command, self.path, self.request_version = head.command, head.path, head.version
+            self.headers = read_headers(self.rfile.readline)  # type: ignore[assignment]
+        except BadRequest as exc:
+            if self.request_version == self.default_request_version:
+                self.request_version = "HTTP/1.0"  # answer with a status line, never 0.9
+            self.send_error(exc.status, exc.reason)
+            return False
+        tokens = {t.strip().lower() for t in (self.headers.get("Connection") or "").split(",")}
+        self.close_connection = "close" in tokens or (
+            not head.keeps_alive_by_default and "keep-alive" not in tokens
+        )
+        return True
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
