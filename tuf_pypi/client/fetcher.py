@@ -1,8 +1,9 @@
 """HTTP downloads that an untrusted mirror cannot stretch: python-tuf's fetcher, bounded.
 
 python-tuf's ngclient asks a ``FetcherInterface`` for bytes and checks sizes and
-hashes itself. :class:`BoundedFetcher` is that interface on urllib3, with what a
-client facing hostile mirrors needs on top of the stock ``Urllib3Fetcher``:
+hashes itself. :class:`BoundedFetcher` is that interface over :mod:`.transport` (a
+small HTTP/1.1 client: keep-alive pools, TLS, proxies from the environment), with
+what a client facing hostile mirrors needs on top of the stock ``Urllib3Fetcher``:
 
 * separate connect and read timeouts, and a minimum *average* rate after a grace
   period. A read timeout alone does not stop a server that sends one byte every few
@@ -33,39 +34,33 @@ rotation). :func:`tuf_pypi.client.errors.from_tuf` turns them into client errors
 
 from __future__ import annotations
 
-import threading
 import time
-import urllib.request
 import zlib
 from collections.abc import Generator, Iterator
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-import urllib3
 from tuf.api.exceptions import DownloadError, DownloadHTTPError, SlowRetrievalError
 from tuf.ngclient import FetcherInterface
 
 from .. import __version__
 from .limits import Limits
+from .transport import Response, Transport
 
 __all__ = ["MAX_REDIRECTS", "BoundedFetcher", "same_origin"]
 
 #: Redirects followed for one download, each within the origin of the URL asked for.
 MAX_REDIRECTS = 5
 
+#: Idle connections kept per origin: one per thread of a proxy or a parallel sync.
 _POOL_SIZE = 32
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# One retry of a failed connection (a reset keep-alive connection is common and
-# harmless); never a retried read: a timeout means "too slow", fail over instead.
-# Redirects are followed here, not by urllib3, to check where each one goes.
-_RETRIES = urllib3.Retry(total=8, connect=1, read=0, redirect=False, status=0, other=0)
-
 
 class BoundedFetcher(FetcherInterface):
-    """urllib3 fetcher with timeouts, a minimum rate, and bounded gzip decoding.
+    """HTTP fetcher with timeouts, a minimum rate, and bounded gzip decoding.
 
-    Thread-safe: urllib3 pools are, and the fetcher keeps no per-request state.
+    Thread-safe: the transport's pool is, and the fetcher keeps no per-request state.
     Proxies come from the usual ``*_proxy`` / ``no_proxy`` environment variables.
     """
 
@@ -77,15 +72,12 @@ class BoundedFetcher(FetcherInterface):
         via: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
-        agent = f"tuf-pypi/{__version__} urllib3/{urllib3.__version__}"
+        agent = f"tuf-pypi/{__version__}"
         self._user_agent = f"{user_agent} {agent}" if user_agent else agent
         self._via = via
-        self._timeout = urllib3.Timeout(
-            connect=self.limits.connect_timeout, read=self.limits.read_timeout
+        self._transport = Transport(
+            self.limits.connect_timeout, self.limits.read_timeout, max_idle=_POOL_SIZE
         )
-        self._proxies = urllib.request.getproxies()
-        self._pools: dict[str | None, urllib3.PoolManager] = {}
-        self._pools_lock = threading.Lock()
 
     # -- FetcherInterface ----------------------------------------------------------
 
@@ -117,37 +109,18 @@ class BoundedFetcher(FetcherInterface):
 
     def close(self) -> None:
         """Close pooled connections; the fetcher stays usable."""
-        with self._pools_lock:
-            for pool in self._pools.values():
-                pool.clear()
+        self._transport.close()
 
     # -- internals -----------------------------------------------------------------
 
-    def _pool(self, url: str) -> urllib3.PoolManager:
-        parts = urlsplit(url)
-        proxy = self._proxies.get(parts.scheme)
-        if proxy and urllib.request.proxy_bypass_environment(parts.netloc, self._proxies):
-            proxy = None
-        with self._pools_lock:
-            pool = self._pools.get(proxy)
-            if pool is None:
-                # Room for one connection per thread of a proxy or a parallel sync.
-                pool = (
-                    urllib3.ProxyManager(proxy, maxsize=_POOL_SIZE)
-                    if proxy
-                    else urllib3.PoolManager(maxsize=_POOL_SIZE)
-                )
-                self._pools[proxy] = pool
-            return pool
-
-    def _request(self, url: str, accept_encoding: str) -> urllib3.BaseHTTPResponse:
+    def _request(self, url: str, accept_encoding: str) -> Response:
         """GET ``url``, following redirects that stay within its origin; a 200 or an error."""
         headers = {"User-Agent": self._user_agent, "Accept-Encoding": accept_encoding}
         if self._via is not None:
             headers["Via"] = self._via
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(current, headers)
+            response = self._transport.get(current, headers)
             if response.status not in _REDIRECT_STATUSES:
                 break
             location = response.headers.get("Location")
@@ -160,33 +133,9 @@ class BoundedFetcher(FetcherInterface):
             raise DownloadHTTPError(f"{url}: HTTP status {response.status}", response.status)
         return response
 
-    def _send(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
-        try:
-            return self._pool(url).request(
-                "GET",
-                url,
-                headers=headers,
-                preload_content=False,
-                decode_content=False,
-                timeout=self._timeout,
-                retries=_RETRIES,
-                redirect=False,
-            )
-        except urllib3.exceptions.MaxRetryError as exc:
-            reason = exc.reason
-            # NewConnectionError (refused, DNS) subclasses ConnectTimeoutError in urllib3 2.
-            timed_out = isinstance(reason, urllib3.exceptions.TimeoutError)
-            if timed_out and not isinstance(reason, urllib3.exceptions.NewConnectionError):
-                raise SlowRetrievalError(f"{url}: no answer within the timeout") from exc
-            raise DownloadError(f"{url}: {reason or exc}") from exc
-        except urllib3.exceptions.TimeoutError as exc:
-            raise SlowRetrievalError(f"{url}: no answer within the timeout") from exc
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
-            raise DownloadError(f"{url}: {exc}") from exc
-
     def _body(
         self,
-        response: urllib3.BaseHTTPResponse,
+        response: Response,
         url: str,
         gunzip: _Gunzip | None,
         start: float,
@@ -202,7 +151,7 @@ class BoundedFetcher(FetcherInterface):
         complete = False
         try:
             while True:
-                data = response.read1(limits.chunk_size, decode_content=False)
+                data = response.read1(limits.chunk_size)
                 if not data:
                     break
                 received += len(data)
@@ -220,16 +169,12 @@ class BoundedFetcher(FetcherInterface):
             if gunzip is not None:
                 gunzip.finish(url)
             complete = True
-        except urllib3.exceptions.TimeoutError as exc:
-            raise SlowRetrievalError(f"{url}: no data within the read timeout") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise DownloadError(f"{url}: {exc}") from exc
         finally:
             # A body read to the end leaves a reusable connection; anything else
             # (an error, or a caller that stopped at its size limit) must not go
             # back to the pool with unread bytes on it.
             if complete:
-                response.release_conn()
+                response.release()
             else:
                 response.close()
 
