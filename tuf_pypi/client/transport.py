@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -99,21 +100,68 @@ class _Origin:
 
 
 class _Connection:
-    """One socket (TLS or not) with a buffered reader over it."""
+    """One socket (TLS or not) and the bytes received on it but not read yet.
+
+    Its own small buffer rather than ``socket.makefile``: cheaper, and it can tell
+    whether bytes are left over after an answer, which must never be taken for the
+    next answer (a connection with leftovers is closed, not pooled).
+    """
+
+    _RECV = 65536
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.reader = sock.makefile("rb")
+        self._buffer = b""
 
     def readline(self) -> bytes:
-        line = self.reader.readline(MAX_LINE + 1)
-        if len(line) > MAX_LINE:
-            raise _Malformed(f"a line longer than {MAX_LINE} bytes")
-        return line
+        """One line with its ``\\n`` (or what came before the end of the stream)."""
+        while True:
+            end = self._buffer.find(b"\n", 0, MAX_LINE)
+            if end >= 0:
+                line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
+                return line
+            if len(self._buffer) >= MAX_LINE:
+                raise _Malformed(f"a line longer than {MAX_LINE} bytes")
+            data = self.sock.recv(self._RECV)
+            if not data:
+                line, self._buffer = self._buffer, b""
+                return line
+            self._buffer += data
+
+    def read1(self, size: int) -> bytes:
+        """Up to ``size`` bytes: what is buffered, else one ``recv``; ``b""`` at the end."""
+        if not self._buffer:
+            return self.sock.recv(size)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def read_exactly(self, size: int) -> bytes:
+        """``size`` bytes, or fewer if the stream ended first."""
+        data = b""
+        while len(data) < size and (more := self.read1(size - len(data))):
+            data += more
+        return data
+
+    @property
+    def leftover(self) -> bool:
+        """True when bytes were received that no read asked for yet."""
+        return bool(self._buffer) or (
+            isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+        )
+
+    @property
+    def idle_clean(self) -> bool:
+        """True when nothing is buffered and nothing waits on the socket (no bytes, no
+        end of stream): safe to send the next request on it."""
+        if self.leftover:
+            return False
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.reader.close()
         with contextlib.suppress(OSError):
             self.sock.close()
 
@@ -168,7 +216,7 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._framing.done and self._framing.reusable:
+        if self._framing.done and self._framing.reusable and not conn.leftover:
             self._pool.put(self._origin, conn)
         else:
             conn.close()
@@ -193,16 +241,16 @@ class _Framing:
         if self.chunked and not self.remaining and not self._next_chunk(conn):
             return b""
         if self.remaining is None:  # until the connection ends
-            data = conn.reader.read1(size)
+            data = conn.read1(size)
             self.done = not data
             return data
-        data = conn.reader.read1(min(size, self.remaining))
+        data = conn.read1(min(size, self.remaining))
         if not data:
             raise _Malformed(f"the connection ended {self.remaining} bytes before the body did")
         self.remaining -= len(data)
         if not self.chunked:
             self.done = self.remaining == 0
-        elif self.remaining == 0 and conn.reader.read(2) != b"\r\n":
+        elif self.remaining == 0 and conn.read_exactly(2) != b"\r\n":
             raise _Malformed("a chunk is not followed by CRLF")
         return data
 
@@ -235,9 +283,15 @@ class _Pool:
         self._lock = threading.Lock()
 
     def take(self, origin: _Origin) -> _Connection | None:
-        with self._lock:
-            idle = self._idle.get(origin)
-            return idle.pop() if idle else None
+        """An idle connection to ``origin`` with nothing waiting on it (those with bytes
+        or the end of the stream waiting are closed), or None."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                conn = idle.pop() if idle else None
+            if conn is None or conn.idle_clean:
+                return conn
+            conn.close()
 
     def put(self, origin: _Origin, conn: _Connection) -> None:
         with self._lock:
@@ -402,16 +456,16 @@ def _tunnel(sock: socket.socket, origin: _Origin, proxy: SplitResult) -> None:
     authority = f"{origin.host}:{origin.port}" if ":" not in origin.host else origin.authority
     lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}", *_proxy_authorization(proxy)]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    reader = sock.makefile("rb", buffering=0)  # unbuffered: TLS bytes must stay on the socket
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        byte = reader.read(1)
-        if not byte or len(head) > MAX_LINE:
-            raise _Malformed("the proxy closed the connection during CONNECT")
-        head += byte
-    status, _ = _status(head.split(b"\r\n", 1)[0] + b"\r\n")
+    conn = _Connection(sock)
+    line = conn.readline()
+    if not line:
+        raise _Malformed("the proxy closed the connection during CONNECT")
+    status, _ = _status(line)
+    _fields(conn)
     if not 200 <= status < 300:
         raise _Malformed(f"the proxy refused to CONNECT to {authority}: status {status}")
+    if conn.leftover:  # TLS must start on a clean stream
+        raise _Malformed("the proxy sent bytes after its answer to CONNECT")
 
 
 def _proxy_authorization(proxy: SplitResult) -> list[str]:

@@ -46,6 +46,8 @@ MAX_HEADERS = 100
 _VERSIONS = {"HTTP/1.0": (1, 0), "HTTP/1.1": (1, 1)}
 # RFC 9110 §5.6.2: token = 1*tchar.
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A request target is visible ASCII (RFC 9112 §3.2): no space, control or DEL.
+_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
 # What may not appear in a field value (RFC 9110 §5.5): NUL, CR, LF.
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
@@ -109,7 +111,7 @@ def parse_request_line(line: bytes) -> RequestHead:
     if len(words) != 3 or not all(words):
         raise BadRequest(400, f"bad request line {_shown(line)}")
     command, path, version = (word.decode("iso-8859-1") for word in words)
-    if not _TOKEN.fullmatch(words[0]) or any(c <= " " or c == "\x7f" for c in path):
+    if not _TOKEN.fullmatch(words[0]) or _BAD_TARGET.search(path):
         raise BadRequest(400, f"bad request line {_shown(line)}")
     if version not in _VERSIONS:
         if version.startswith("HTTP/") and version[5:6].isdigit() and version[5] != "1":
