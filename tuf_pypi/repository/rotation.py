@@ -215,9 +215,7 @@ def restore_bins(publisher: Publisher, known_good_snapshot: int) -> RestoreRepor
     """
     storage = publisher.storage
     report = RestoreReport(known_good_snapshot)
-    with publisher_lock(publisher.lock_file, publisher.wait_for_lock):
-        storage.remove_stale_temp_files()
-        state = load_state(storage)
+    with publisher.transaction() as state:
         if not 1 <= known_good_snapshot <= state.snapshot_version:
             raise StorageError(
                 f"snapshot v{known_good_snapshot} does not exist "
