@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from securesystemslib.signer import Key, Signer
-from tuf.api.metadata import Metadata
+from tuf.api.metadata import Metadata, Root
 
 from .. import layout, pages
 from ..clock import utcnow
@@ -249,7 +249,21 @@ class Publisher:
         say in ``changes`` what they want (targets, replaced and retired bins, new
         offline roles) and leave versions and write order to :meth:`_commit`. The
         caller is inside :meth:`transaction`, which gave it ``state``.
+
+        A new root alone that keeps the snapshot and timestamp keys changes nothing
+        the snapshot lists: it is written without a new snapshot and timestamp.
         """
+        root = changes.roles.get("root")
+        if (
+            root is not None
+            and changes.roles.keys() == {"root"}
+            and not changes.bins
+            and _online_keyids(root.signed) == _online_keyids(state.root)
+        ):
+            state.adopt(changes.roles)
+            _write_roles(self.storage, changes.roles)
+            self.storage.barrier()
+            return PublishReport.of(changes)
         return self._commit(state, changes, force=True)
 
     @contextlib.contextmanager
@@ -403,6 +417,10 @@ class Publisher:
                 break
         return signers
 
+    def _role_signers(self, root: Root, role: str) -> list[Signer]:
+        keys, threshold = md_builder.role_keys(root, role)
+        return self._signers_for([k.keyid for k in keys], root.keys, threshold, role)
+
     def _commit(
         self,
         state: PublishedState,
@@ -439,10 +457,13 @@ class Publisher:
             return report
         now = self.clock()
         state.adopt(changes.roles)
-        succinct = state.succinct
+        succinct, root = state.succinct, state.root
+        # Every signer, with the keys the new roles name, before anything is written.
         bin_signers = self._signers_for(
             succinct.keyids, state.bin_keys, succinct.threshold, "bin-n"
         )
+        snapshot_signers = self._role_signers(root, "snapshot")
+        timestamp_signers = self._role_signers(root, "timestamp")
         bin_expires = canonical.format_expires(md_builder.expires_at(now, self.expiry.bin_n))
         first_versions = _first_versions(state, changes, storage)
         meta = dict(state.meta)
@@ -480,10 +501,7 @@ class Publisher:
             report.bins_signed.append(bin_name)
         _write_roles(storage, changes.roles)
 
-        root = state.root
-        keys, threshold = md_builder.role_keys(root, "snapshot")
         snapshot_expires = md_builder.expires_at(now, self.expiry.snapshot)
-        signers = self._signers_for([k.keyid for k in keys], root.keys, threshold, "snapshot")
         changed_files = [layout.metadata_filename(name) for name in changes.bins]
 
         def sign_snapshot(version: int) -> bytes:
@@ -491,7 +509,7 @@ class Publisher:
                 version, canonical.format_expires(snapshot_expires), meta, changed=changed_files
             )
             return canonical.metadata_file(
-                signed_bytes, canonical.sign_bytes(signed_bytes, signers)
+                signed_bytes, canonical.sign_bytes(signed_bytes, snapshot_signers)
             )
 
         snapshot_version = self._write_versioned(
@@ -500,14 +518,11 @@ class Publisher:
         snapshot_bytes = self._written
         storage.barrier()  # everything the timestamp leads to is durable first
 
-        keys, threshold = md_builder.role_keys(root, "timestamp")
         timestamp_version = state.timestamp_version + 1
         timestamp = md_builder.new_timestamp(
             snapshot_bytes, snapshot_version, timestamp_version, now, self.expiry
         )
-        md_builder.sign(
-            timestamp, self._signers_for([k.keyid for k in keys], root.keys, threshold, "timestamp")
-        )
+        md_builder.sign(timestamp, timestamp_signers)
         timestamp_bytes = md_builder.serialize(timestamp)
         storage.put(
             WriteKind.TIMESTAMP,
@@ -554,6 +569,10 @@ _BIN_FIELDS = frozenset({"_type", "expires", "spec_version", "targets", "version
 #: Offline roles in the order a commit writes them. Root last: clients look for
 #: ``N+1.root.json`` without any snapshot naming it, so it appears as late as it can.
 _ROLE_ORDER = ("targets", layout.BINS_ROLE, "root")
+
+
+def _online_keyids(root: Root) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(root.roles[r].keyids) for r in ("snapshot", "timestamp"))
 
 
 def _first_versions(
