@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tuf.api.exceptions import RepositoryError
-from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.metadata import Metadata, Root, SuccinctRoles, Targets
 
 from .. import layout
 from .ceremony import CeremonyError, Proposal, check_signatures, merge_proposals
@@ -121,6 +121,12 @@ def _check(view: RepositoryView, proposals: dict[str, Proposal]) -> tuple[Root, 
         _expect_next(proposals[layout.BINS_ROLE], view.bins.signed.version)
         check_signatures(proposals[layout.BINS_ROLE], targets.signed)
         bins = proposals[layout.BINS_ROLE].metadata
+        count = _succinct(bins.signed).number_of_bins
+        if count != view.number_of_bins:
+            raise CeremonyError(
+                f"bins v{bins.signed.version} delegates to {count} bins but the repository "
+                f"has {view.number_of_bins}: change the number of bins with tuf-pypi rebin"
+            )
     elif not _trusted_by(bins, layout.BINS_ROLE, targets.signed):
         raise CeremonyError(
             f"bins v{bins.signed.version} is not signed by the bins key(s) of the new targets: "
@@ -129,9 +135,10 @@ def _check(view: RepositoryView, proposals: dict[str, Proposal]) -> tuple[Root, 
     return root.signed, targets.signed, bins.signed
 
 
-def _succinct_keyids(bins: Targets) -> tuple[str, ...]:
-    assert bins.delegations is not None and bins.delegations.succinct_roles is not None
-    return tuple(bins.delegations.succinct_roles.keyids)
+def _succinct(bins: Targets) -> SuccinctRoles:
+    if bins.delegations is None or bins.delegations.succinct_roles is None:
+        raise CeremonyError(f"bins v{bins.version} has no succinct hash bin delegation")
+    return bins.delegations.succinct_roles
 
 
 def apply_proposals(publisher: Publisher, proposals: dict[str, Proposal]) -> ApplyReport:
@@ -150,7 +157,7 @@ def apply_proposals(publisher: Publisher, proposals: dict[str, Proposal]) -> App
                 md = proposals[role].metadata
                 changes.publish_role(role, md)
                 report.applied[role] = md.signed.version
-        if _succinct_keyids(new_bins) != _succinct_keyids(view.bins.signed):
+        if _succinct(new_bins).keyids != _succinct(view.bins.signed).keyids:
             for name in state.bin_names():
                 changes.resign(name)  # with the new bins key
         committed = publisher.commit(state, changes)
