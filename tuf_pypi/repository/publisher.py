@@ -469,7 +469,8 @@ class Publisher:
         meta = dict(state.meta)
         for bin_name in sorted(changes.bins):
             if bin_name in changes.replaced:  # exactly these targets: nothing to apply
-                signed = state.bins[bin_name] = _new_bin(changes.bins[bin_name])
+                signed = canonical.bin_dict(0, bin_expires, changes.bins[bin_name])
+                state.bins[bin_name] = signed
                 changed = {}
             else:
                 signed = state.bin_signed(storage, bin_name)
@@ -589,17 +590,6 @@ def _first_versions(
         published = {layout.role_of_metadata_filename(f): v for f, v in state.meta.items()}
         first.update(next_versions(changes.replaced, published, storage.bin_versions()))
     return first
-
-
-def _new_bin(targets: dict) -> dict:
-    """The signed dict of a bin holding exactly ``targets`` (expiry, version: by commit)."""
-    return {
-        "_type": "targets",
-        "expires": "",
-        "spec_version": canonical.SPEC_VERSION,
-        "targets": targets,
-        "version": 0,
-    }
 
 
 def _write_roles(storage: RepositoryStorage, roles: Mapping[str, Metadata]) -> None:
