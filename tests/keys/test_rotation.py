@@ -9,6 +9,7 @@ import pytest
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, SuccinctRoles
 
+from tuf_pypi.keys import KeyFileError
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.repository.ceremony import (
     CeremonyError,
@@ -149,4 +150,19 @@ def test_a_bins_proposal_cannot_change_the_number_of_bins(make_repo) -> None:
     before = sorted(p.name for p in (signed.repo / "tuf").iterdir())
     with pytest.raises(CeremonyError, match="delegates to 8 bins but the repository has 4: "):
         apply_proposals(signed.publisher(), {"bins": bins})
+    assert sorted(p.name for p in (signed.repo / "tuf").iterdir()) == before
+
+
+def test_without_the_new_online_key_apply_writes_nothing(make_repo, tmp_path) -> None:
+    """Every signer is opened first: a new root must not appear that no timestamp follows."""
+    signed = make_repo(bins=4)
+    _path, new_online = new_key(tmp_path / "not-in-keys-dir", "online", online=True)
+    view = load_view(signed.storage)
+    root = prepare_root(view.root, signed.clock(), YEAR, online_key=new_online)
+    sign_proposal(root, signer(signed.keys_dir / "root-1.key"))
+    before = sorted(p.name for p in (signed.repo / "tuf").iterdir())
+    with pytest.raises(
+        KeyFileError, match=f"no key for role 'snapshot' .keyid {new_online.keyid[:16]}"
+    ):
+        apply_proposals(signed.publisher(), {"root": root})
     assert sorted(p.name for p in (signed.repo / "tuf").iterdir()) == before
