@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from tuf.api.exceptions import UnsignedMetadataError
-from tuf.api.metadata import Metadata
+from tuf.api.metadata import Metadata, SuccinctRoles
 
+from tuf_pypi.keys import KeyFileError
 from tuf_pypi.repository import load_view, verify_repository
 from tuf_pypi.repository.ceremony import (
     CeremonyError,
@@ -134,3 +135,34 @@ def test_targets_and_bins_key_rotation(make_repo, serve, tmp_path) -> None:
     assert report.applied == {"targets": 2, "bins": 2, "root": 2} and report.bins_resigned == 0
     assert verify_repository(signed.storage, signed.clock()).ok
     assert_client_gets_every_page(signed, url, cache)
+
+
+def test_a_bins_proposal_cannot_change_the_number_of_bins(make_repo) -> None:
+    """That is rebin's work: every target moves, and retired bins must be emptied."""
+    signed = make_repo(bins=4)
+    view = load_view(signed.storage)
+    bins = prepare_bins(view.bins, signed.clock(), YEAR)
+    succinct = bins.metadata.signed.delegations.succinct_roles
+    bins.metadata.signed.delegations.succinct_roles = SuccinctRoles(
+        succinct.keyids, succinct.threshold, 3, succinct.name_prefix
+    )
+    sign_proposal(bins, signer(signed.keys_dir / "bins.key"))
+    before = sorted(p.name for p in (signed.repo / "tuf").iterdir())
+    with pytest.raises(CeremonyError, match="delegates to 8 bins but the repository has 4: "):
+        apply_proposals(signed.publisher(), {"bins": bins})
+    assert sorted(p.name for p in (signed.repo / "tuf").iterdir()) == before
+
+
+def test_without_the_new_online_key_apply_writes_nothing(make_repo, tmp_path) -> None:
+    """Every signer is opened first: a new root must not appear that no timestamp follows."""
+    signed = make_repo(bins=4)
+    _path, new_online = new_key(tmp_path / "not-in-keys-dir", "online", online=True)
+    view = load_view(signed.storage)
+    root = prepare_root(view.root, signed.clock(), YEAR, online_key=new_online)
+    sign_proposal(root, signer(signed.keys_dir / "root-1.key"))
+    before = sorted(p.name for p in (signed.repo / "tuf").iterdir())
+    with pytest.raises(
+        KeyFileError, match=f"no key for role 'snapshot' .keyid {new_online.keyid[:16]}"
+    ):
+        apply_proposals(signed.publisher(), {"root": root})
+    assert sorted(p.name for p in (signed.repo / "tuf").iterdir()) == before

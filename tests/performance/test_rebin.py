@@ -16,7 +16,8 @@ from tuf_pypi.client import Client
 from tuf_pypi.errors import SettingError
 from tuf_pypi.keys import KeyFileError
 from tuf_pypi.repository import RepositoryStorage, load_view, verify_repository
-from tuf_pypi.repository.rebin import next_versions, rebin, rebin_targets
+from tuf_pypi.repository.changeset import next_versions
+from tuf_pypi.repository.rebin import rebin, rebin_targets
 from tuf_pypi.repository.storage import TEMP_PREFIX
 from tuf_pypi.sample import SampleDist, add_release
 from tuf_pypi.testing import serve_directory

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tuf_pypi.repository.changeset import Absent, ChangeSet, Observed, classify, target
+from tuf.api.metadata import Metadata, Targets
+
+from tuf_pypi.repository.changeset import (
+    Absent,
+    ChangeSet,
+    Observed,
+    classify,
+    next_versions,
+    target,
+)
 from tuf_pypi.repository.scan import Skipped
 
 A, B = "a" * 64, "b" * 64
@@ -91,3 +100,27 @@ def test_resign_and_set_are_what_rebin_and_ceremonies_use() -> None:
     cs.set("bin-1", "simple/x/index.html", None)
     cs.resign("bin-1")
     assert cs.bins == {"bin-0": {}, "bin-1": {"simple/x/index.html": None}}
+
+
+def test_replace_retire_and_publish_role_are_what_rebin_says() -> None:
+    cs = ChangeSet()
+    moved = {"simple/x/index.html": target(A, 1)}
+    cs.set("bin-00", "simple/y/index.html", None)
+    cs.replace("bin-00", moved)  # exactly these targets: earlier changes are gone
+    cs.retire("bin-0")
+    bins = Metadata(Targets(version=2))
+    cs.publish_role("bins", bins)
+    assert cs.bins == {"bin-00": moved, "bin-0": {}}
+    assert cs.bins["bin-00"] is moved  # taken, not copied: a rebin moves every target
+    assert cs.replaced == {"bin-00", "bin-0"} and cs.retired == ["bin-0"]
+    assert cs.roles == {"bins": bins}
+
+
+def test_next_versions_go_above_the_snapshot_and_every_file_on_disk() -> None:
+    published = {"bin-0": 3, "bin-1": 8}
+    on_disk = {"bin-0": 5, "bin-1": 2, "bin-3": 9}
+    assert next_versions(["bin-0", "bin-1", "bin-2"], published, on_disk) == {
+        "bin-0": 6,  # v5 on disk: a crashed run's, never published
+        "bin-1": 9,
+        "bin-2": 1,  # never seen
+    }

@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from securesystemslib.exceptions import FormatError
 from securesystemslib.formats import encode_canonical as _sslib_encode_canonical
@@ -36,6 +37,7 @@ from ..errors import RepoError
 __all__ = [
     "SPEC_VERSION",
     "CanonicalError",
+    "bin_dict",
     "bin_signed",
     "encode_canonical",
     "format_expires",
@@ -184,16 +186,19 @@ def _render_targets(paths: list[str], targets: Mapping[str, object]) -> list[str
     ]
 
 
+def bin_dict(version: int, expires: str, targets: dict[str, Any]) -> dict[str, Any]:
+    """A bin's ``signed`` as the dict its JSON holds (what :func:`bin_signed` renders)."""
+    return {
+        "_type": "targets",
+        "expires": expires,
+        "spec_version": SPEC_VERSION,
+        "targets": targets,
+        "version": version,
+    }
+
+
 def _generic_bin(version: int, expires: str, targets: Mapping[str, object]) -> bytes:
-    return encode_canonical(
-        {
-            "_type": "targets",
-            "expires": expires,
-            "spec_version": SPEC_VERSION,
-            "targets": dict(targets),
-            "version": version,
-        }
-    )
+    return encode_canonical(bin_dict(version, expires, dict(targets)))
 
 
 class SnapshotTemplate:

@@ -6,20 +6,34 @@ its consistent copy had to be written), :class:`Absent` (no page at that path) o
 :class:`~tuf_pypi.repository.scan.Skipped` (not eligible, with the reason).
 :func:`classify` compares them with the signed targets and gives one
 :class:`ChangeSet`: added, changed, unchanged, removed, skipped with reason, per bin
-the targets to set or delete. Rebin and key ceremonies set targets directly
-(:meth:`ChangeSet.set`). The transaction (``Publisher.commit``) then signs exactly
-the bins the change set names.
+the targets to set or delete. Rebin, restore and key ceremonies say what they
+want directly: targets to set (:meth:`ChangeSet.set`), bins that get exactly
+these targets (:meth:`ChangeSet.replace`) or none (:meth:`ChangeSet.retire`),
+new offline roles such as a bins role with another delegation
+(:meth:`ChangeSet.publish_role`). The transaction (``Publisher.commit``) then
+signs exactly the bins the change set names, at the versions
+:func:`next_versions` gives, with the keys of the roles it publishes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tuf.api.metadata import Metadata
+
 from .scan import Skipped
 
-__all__ = ["Absent", "ChangeSet", "Observed", "classify", "same_target", "target"]
+__all__ = [
+    "Absent",
+    "ChangeSet",
+    "Observed",
+    "classify",
+    "next_versions",
+    "same_target",
+    "target",
+]
 
 #: (size, mtime_ns, ctime_ns, inode) of a page file, for the stat cache.
 StatKey = tuple[int, int, int, int]
@@ -84,6 +98,14 @@ class ChangeSet:
     skipped: list[Skipped] = field(default_factory=list)
     unverifiable: dict[str, int] = field(default_factory=dict)
     edited_in_place: list[str] = field(default_factory=list)
+    #: Bins of ``bins`` whose targets are exactly the ones given there, not changes
+    #: to the signed ones: bins of a new delegation, whose names may have been
+    #: published before (see :func:`next_versions`).
+    replaced: set[str] = field(default_factory=set)
+    #: Bins the new delegation no longer names, emptied (also in ``replaced``).
+    retired: list[str] = field(default_factory=list)
+    #: New offline roles to publish with the online ones: role -> signed metadata.
+    roles: dict[str, Metadata] = field(default_factory=dict)
 
     def set(self, bin_name: str, path: str, new: dict[str, Any] | None) -> None:
         """Set (or with None delete) one target of ``bin_name``."""
@@ -95,6 +117,42 @@ class ChangeSet:
     def resign(self, bin_name: str) -> None:
         """Re-sign ``bin_name`` even if none of its targets changes."""
         self.bins.setdefault(bin_name, {})
+
+    def replace(self, bin_name: str, targets: dict[str, dict[str, Any]]) -> None:
+        """Sign ``bin_name`` with exactly ``targets``, whatever it held before.
+
+        ``targets`` is taken as it is, not copied (a rebin moves every target of
+        the repository), and becomes the bin's targets once committed.
+        """
+        self.bins[bin_name] = targets  # type: ignore[assignment]
+        self.replaced.add(bin_name)
+
+    def retire(self, bin_name: str) -> None:
+        """Sign ``bin_name`` empty: no delegation names it any more (``rebin.py``)."""
+        self.replace(bin_name, {})
+        self.retired.append(bin_name)
+
+    def publish_role(self, role: str, metadata: Metadata) -> None:
+        """Publish ``metadata`` (signed offline) as the new version of ``role``.
+
+        A new ``bins`` role brings its delegation: the bins are signed with the
+        keys it names and located by its bin count.
+        """
+        self.roles[role] = metadata
+
+
+def next_versions(
+    names: Iterable[str], published: Mapping[str, int], on_disk: Mapping[str, int]
+) -> dict[str, int]:
+    """Version to sign each name at: one more than any version ever seen (pure).
+
+    ``published`` is the snapshot's versions (``{role: version}``), ``on_disk`` the
+    highest ``N.<role>.json`` found; either may lack a name (never published: 1).
+    Names can come back (16 -> 32 -> 16 bins), and a client that saw ``bin-0a`` v7
+    must never be offered ``bin-0a`` v1; ``gc`` may have deleted old versions, so
+    the files on disk complement, never replace, the snapshot's versions.
+    """
+    return {n: max(published.get(n, 0), on_disk.get(n, 0)) + 1 for n in names}
 
 
 Current = Callable[[str, str], "dict[str, Any] | None"]

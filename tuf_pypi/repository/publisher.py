@@ -14,19 +14,20 @@ import functools
 import gc
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from securesystemslib.signer import Key, Signer
+from tuf.api.metadata import Metadata, Root
 
 from .. import layout, pages
 from ..clock import utcnow
 from ..keys import KeyDirectory
 from . import canonical
 from . import metadata as md_builder
-from .changeset import Absent, ChangeSet, Observed, classify
+from .changeset import Absent, ChangeSet, Observed, classify, next_versions
 from .metadata import DEFAULT_EXPIRY, Expiry
 from .pagecache import PageCache, scan_projects
 from .scan import Page, Skipped, project_dirs, read_project
@@ -241,27 +242,36 @@ class Publisher:
                 report.timestamp_version = committed.timestamp_version
             return report
 
-    def commit(
-        self,
-        state: PublishedState,
-        changes: ChangeSet,
-        offline: Sequence[tuple[str, bytes]] = (),
-    ) -> PublishReport:
-        """Sign the bins ``changes`` names, write ``offline`` files, a snapshot, a timestamp.
+    def commit(self, state: PublishedState, changes: ChangeSet) -> PublishReport:
+        """Apply ``changes`` to ``state`` and publish them, with a snapshot and a timestamp.
 
-        For key ceremonies (``rotation.py``) and ``rebin.py``, which put new
-        root/targets/bins into ``state`` first, so the online roles are signed with
-        the keys they name. ``offline`` metadata files (``(file name, bytes)``, e.g. a
-        new ``N.bins.json``) are written after the bins and before the snapshot. The
-        caller holds the publisher lock (see :meth:`transaction`).
+        For key ceremonies (``rotation.py``), ``rebin.py`` and ``restore_bins``, which
+        say in ``changes`` what they want (targets, replaced and retired bins, new
+        offline roles) and leave versions and write order to :meth:`_commit`. The
+        caller is inside :meth:`transaction`, which gave it ``state``.
+
+        A new root alone that keeps the snapshot and timestamp keys changes nothing
+        the snapshot lists: it is written without a new snapshot and timestamp.
         """
-        return self._commit(state, changes, offline, force=True)
+        root = changes.roles.get("root")
+        if (
+            root is not None
+            and changes.roles.keys() == {"root"}
+            and not changes.bins
+            and _online_keyids(root.signed) == _online_keyids(state.root)
+        ):
+            state.adopt(changes.roles)
+            _write_roles(self.storage, changes.roles)
+            self.storage.barrier()
+            return PublishReport.of(changes)
+        return self._commit(state, changes, force=True)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[PublishedState]:
         """The publisher lock and the published state, for one change of the repository.
 
-        Everything that writes metadata runs inside one: publish, refresh, rebin.
+        Everything that writes metadata runs inside one: publish, refresh, rebin,
+        restore.
         The state is dropped (re-read next time) if the body raises.
         """
         with (
@@ -407,24 +417,29 @@ class Publisher:
                 break
         return signers
 
+    def _role_signers(self, root: Root, role: str) -> list[Signer]:
+        keys, threshold = md_builder.role_keys(root, role)
+        return self._signers_for([k.keyid for k in keys], root.keys, threshold, role)
+
     def _commit(
         self,
         state: PublishedState,
         changes: ChangeSet,
-        offline: Sequence[tuple[str, bytes]] = (),
         reuse_rendered: bool = False,
         force: bool = False,
     ) -> PublishReport:
         """The transaction's writes, in DESIGN §5 order, and the version numbers.
 
         Page copies are already written (by the sources); then: barrier, bins,
-        ``offline`` files, the snapshot, barrier, ``timestamp.json``. With nothing
-        to sign (and not ``force``) only the barrier runs, so pages written by a
-        batch are durable before the caller settles it.
+        the new offline roles of ``changes`` (whose keys and delegation the bins
+        and the snapshot are signed with), the snapshot, barrier, ``timestamp.json``.
+        With nothing to sign (and not ``force``) only the barrier runs, so pages
+        written by a batch are durable before the caller settles it.
 
-        Versions are one more than the published ones; a versioned file that is
-        already on disk with other bytes (a deposed publisher's, or a crashed
-        run's) is never replaced: that role is signed at the next version instead
+        Versions are one more than the published ones (for replaced bins, than any
+        of that name: :func:`_first_versions`); a versioned file that is already on
+        disk with other bytes (a deposed publisher's, or a crashed run's) is never
+        replaced: that role is signed at the next version instead
         (:class:`VersionTaken`). The timestamp replaces only the bytes this
         transaction started from (:class:`ConcurrentWriter` otherwise).
 
@@ -438,19 +453,29 @@ class Publisher:
         report = PublishReport.of(changes)
         storage = self.storage
         storage.barrier()  # page copies durable before any bin names them
-        if not changes.bins and not offline and not force:
+        if not changes.bins and not changes.roles and not force:
             return report
         now = self.clock()
-        succinct = state.succinct
+        state.adopt(changes.roles)
+        succinct, root = state.succinct, state.root
+        # Every signer, with the keys the new roles name, before anything is written.
         bin_signers = self._signers_for(
             succinct.keyids, state.bin_keys, succinct.threshold, "bin-n"
         )
+        snapshot_signers = self._role_signers(root, "snapshot")
+        timestamp_signers = self._role_signers(root, "timestamp")
         bin_expires = canonical.format_expires(md_builder.expires_at(now, self.expiry.bin_n))
+        first_versions = _first_versions(state, changes, storage)
         meta = dict(state.meta)
         for bin_name in sorted(changes.bins):
-            signed = state.bin_signed(storage, bin_name)
+            if bin_name in changes.replaced:  # exactly these targets: nothing to apply
+                signed = canonical.bin_dict(0, bin_expires, changes.bins[bin_name])
+                state.bins[bin_name] = signed
+                changed = {}
+            else:
+                signed = state.bin_signed(storage, bin_name)
+                changed = changes.bins[bin_name]
             targets = signed["targets"]
-            changed = changes.bins[bin_name]
             # Texts rendered for this very targets dict: only this loop changes
             # targets, and it always passes the changed paths along (or forgets).
             kept = state.rendered.pop(bin_name, None)
@@ -471,17 +496,13 @@ class Publisher:
                 return canonical.metadata_file(data, canonical.sign_bytes(data, bin_signers))
 
             version = self._write_versioned(
-                WriteKind.BIN, bin_name, state.version_of(bin_name) + 1, sign_bin
+                WriteKind.BIN, bin_name, first_versions[bin_name], sign_bin
             )
             meta[layout.metadata_filename(bin_name)] = version
             report.bins_signed.append(bin_name)
-        for filename, data in offline:
-            storage.write_metadata(filename, data)
+        _write_roles(storage, changes.roles)
 
-        root = state.root
-        keys, threshold = md_builder.role_keys(root, "snapshot")
         snapshot_expires = md_builder.expires_at(now, self.expiry.snapshot)
-        signers = self._signers_for([k.keyid for k in keys], root.keys, threshold, "snapshot")
         changed_files = [layout.metadata_filename(name) for name in changes.bins]
 
         def sign_snapshot(version: int) -> bytes:
@@ -489,7 +510,7 @@ class Publisher:
                 version, canonical.format_expires(snapshot_expires), meta, changed=changed_files
             )
             return canonical.metadata_file(
-                signed_bytes, canonical.sign_bytes(signed_bytes, signers)
+                signed_bytes, canonical.sign_bytes(signed_bytes, snapshot_signers)
             )
 
         snapshot_version = self._write_versioned(
@@ -498,14 +519,11 @@ class Publisher:
         snapshot_bytes = self._written
         storage.barrier()  # everything the timestamp leads to is durable first
 
-        keys, threshold = md_builder.role_keys(root, "timestamp")
         timestamp_version = state.timestamp_version + 1
         timestamp = md_builder.new_timestamp(
             snapshot_bytes, snapshot_version, timestamp_version, now, self.expiry
         )
-        md_builder.sign(
-            timestamp, self._signers_for([k.keyid for k in keys], root.keys, threshold, "timestamp")
-        )
+        md_builder.sign(timestamp, timestamp_signers)
         timestamp_bytes = md_builder.serialize(timestamp)
         storage.put(
             WriteKind.TIMESTAMP,
@@ -549,6 +567,39 @@ class Publisher:
 #: Versions of one role tried past files that other publishers left.
 _MAX_TAKEN = 64
 _BIN_FIELDS = frozenset({"_type", "expires", "spec_version", "targets", "version"})
+#: Offline roles in the order a commit writes them. Root last: clients look for
+#: ``N+1.root.json`` without any snapshot naming it, so it appears as late as it can.
+_ROLE_ORDER = ("targets", layout.BINS_ROLE, "root")
+
+
+def _online_keyids(root: Root) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(root.roles[r].keyids) for r in ("snapshot", "timestamp"))
+
+
+def _first_versions(
+    state: PublishedState, changes: ChangeSet, storage: RepositoryStorage
+) -> dict[str, int]:
+    """The version each bin of ``changes`` is signed at (or above, when taken).
+
+    One more than the published version; a replaced bin (of a new delegation) goes
+    above every version its name ever had, in the snapshot or on disk, since names
+    come back (:func:`changeset.next_versions`). Only then is ``tuf/`` listed.
+    """
+    first = {n: state.version_of(n) + 1 for n in changes.bins if n not in changes.replaced}
+    if changes.replaced:
+        published = {layout.role_of_metadata_filename(f): v for f, v in state.meta.items()}
+        first.update(next_versions(changes.replaced, published, storage.bin_versions()))
+    return first
+
+
+def _write_roles(storage: RepositoryStorage, roles: Mapping[str, Metadata]) -> None:
+    """Write new offline roles, each as ``N.role.json`` (and root also as ``root.json``)."""
+    for role in _ROLE_ORDER:
+        if role in roles:
+            data = md_builder.serialize(roles[role])
+            storage.write_metadata(layout.metadata_filename(role, roles[role].signed.version), data)
+            if role == "root":
+                storage.write_metadata(layout.metadata_filename(role), data)
 
 
 def _bin_bytes(signed: dict, texts: dict[str, str] | None, changed: Iterable[str]) -> bytes:

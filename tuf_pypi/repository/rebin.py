@@ -21,17 +21,17 @@ client downloads it, and the page copies it named become garbage for ``gc`` once
 the grace period has passed. Its expiry is not refreshed afterwards (nothing reads
 it); ``verify`` accepts such retired bins.
 
-Write order is DESIGN §5's: new bins (one syncfs), ``N.bins.json``, snapshot,
-timestamp last, all under the publisher lock. Until the timestamp is replaced
-clients see the old repository; a crash before that leaves it as it was, and
-running rebin again redoes the work (versions are computed from what is on disk,
-so files of a crashed run are simply overwritten by higher-or-equal versions).
+Rebin says all this as a change set (every new bin replaced, every retired one
+emptied, the new bins role) and the publisher's transaction does the rest:
+versions, and DESIGN §5's write order: new bins (one syncfs), ``N.bins.json``,
+snapshot, timestamp last, all under the publisher lock. Until the timestamp is
+replaced clients see the old repository; a crash before that leaves it as it
+was, and running rebin again redoes the work (versions are computed from what is
+on disk, so the rerun signs above any file a crashed run left).
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -43,7 +43,6 @@ from tuf.api.metadata import Metadata, SuccinctRoles, Targets
 from .. import layout
 from ..errors import SettingError
 from ..keys import KeyFileError
-from . import canonical
 from . import metadata as md_builder
 from .changeset import ChangeSet
 from .publisher import Publisher
@@ -53,13 +52,9 @@ from .view import load_view
 
 __all__ = [
     "RebinReport",
-    "bin_versions_on_disk",
-    "next_versions",
     "rebin",
     "rebin_targets",
 ]
-
-_BIN_FILE = re.compile(r"([1-9][0-9]*)\.(bin-[0-9a-f]+)\.json\Z")
 
 
 @dataclass
@@ -93,34 +88,6 @@ def rebin_targets(
         for path, target in targets.items():
             moved[succinct.get_role_for_target(path)][path] = target
     return moved
-
-
-def next_versions(
-    names: Iterable[str], published: Mapping[str, int], on_disk: Mapping[str, int]
-) -> dict[str, int]:
-    """Version to sign each name at: one more than any version ever seen (pure).
-
-    ``published`` is the snapshot's versions (``{role: version}``), ``on_disk`` the
-    highest ``N.<role>.json`` found; either may lack a name (never published: 1).
-    """
-    return {n: max(published.get(n, 0), on_disk.get(n, 0)) + 1 for n in names}
-
-
-def bin_versions_on_disk(storage: RepositoryStorage) -> dict[str, int]:
-    """Highest version of every ``N.bin-X.json`` file under ``tuf/`` (one directory scan).
-
-    ``gc`` may have deleted old versions, so this complements, never replaces, the
-    snapshot's own versions.
-    """
-    highest: dict[str, int] = {}
-    with os.scandir(storage.metadata_dir) as entries:
-        for entry in entries:
-            match = _BIN_FILE.match(entry.name)
-            if match:
-                version, name = int(match.group(1)), match.group(2)
-                if version > highest.get(name, 0):
-                    highest[name] = version
-    return highest
 
 
 def _succinct(keyids: list[str], threshold: int, number_of_bins: int) -> SuccinctRoles:
@@ -167,37 +134,6 @@ def _new_bins_role(
     return md_builder.sign(md, signers)
 
 
-def _retire_and_stage(
-    state: PublishedState,
-    storage: RepositoryStorage,
-    moved: dict[str, dict[str, Any]],
-    old_names: list[str],
-) -> tuple[ChangeSet, int]:
-    """Put the new bins (and emptied retired ones) into ``state``; return commit changes.
-
-    ``Publisher.commit`` signs each changed bin at ``state``'s version + 1, so the
-    state is set to one less than :func:`next_versions`.
-    """
-    retired = [name for name in old_names if name not in moved]
-    staged = {**moved, **{name: {} for name in retired}}
-    published = {layout.role_of_metadata_filename(f): v for f, v in state.meta.items()}
-    versions = next_versions(staged, published, bin_versions_on_disk(storage))
-    state.bins = {}
-    for name, targets in staged.items():
-        state.meta[layout.metadata_filename(name)] = versions[name] - 1
-        state.bins[name] = {
-            "_type": Targets.type,
-            "expires": "",  # set by commit
-            "spec_version": canonical.SPEC_VERSION,
-            "targets": targets,
-            "version": versions[name] - 1,
-        }
-    changes = ChangeSet()
-    for name in staged:
-        changes.resign(name)
-    return changes, len(retired)
-
-
 def _reading(
     state: PublishedState,
     storage: RepositoryStorage,
@@ -240,22 +176,16 @@ def rebin(
             )
         except (RepositoryError, ValueError) as e:
             raise KeyFileError(f"the new bins role does not verify under targets: {e}") from e
-        changes, report.retired = _retire_and_stage(state, storage, moved, old_names)
-        delegations = bins_md.signed.delegations
-        assert delegations is not None and delegations.succinct_roles is not None
-        state.succinct = delegations.succinct_roles
-        state.bin_keys = dict(delegations.keys)
-        version = bins_md.signed.version
-        state.meta[layout.metadata_filename(layout.BINS_ROLE)] = version
-        committed = publisher.commit(
-            state,
-            changes,
-            offline=[
-                (layout.metadata_filename(layout.BINS_ROLE, version), md_builder.serialize(bins_md))
-            ],
-        )
-        report.bins_version = version
-        report.bins_signed = len(changes.bins) - report.retired
+        changes = ChangeSet()
+        for name, targets in moved.items():
+            changes.replace(name, targets)
+        for name in old_names:
+            if name not in moved:
+                changes.retire(name)
+        changes.publish_role(layout.BINS_ROLE, bins_md)
+        committed = publisher.commit(state, changes)
+        report.bins_version = bins_md.signed.version
+        report.bins_signed, report.retired = len(moved), len(changes.retired)
         report.snapshot_version = committed.snapshot_version
         report.timestamp_version = committed.timestamp_version
     return report

@@ -1,11 +1,11 @@
 """Applying ceremonies to a repository: new offline-role versions, then the online roles.
 
 Applying is the only step of a ceremony that touches the served tree, so it runs
-under the publisher lock and keeps the write order of DESIGN §5: new targets/bins
-files (unreachable until a snapshot lists them), then N+1.root.json and root.json,
-then re-signed bins, snapshot and timestamp, the timestamp last. When the online key
-changed, every online role is re-signed with the new key in the same run, so clients
-never meet metadata signed by a key their new root no longer trusts.
+in the publisher's transaction, which keeps the write order of DESIGN §5: re-signed
+bins, new targets/bins files (unreachable until a snapshot lists them), then
+N+1.root.json and root.json, then snapshot and timestamp, the timestamp last. When
+the online key changed, every online role is re-signed with the new key in the same
+run, so clients never meet metadata signed by a key their new root no longer trusts.
 
 Recovery after a compromise (PEP 458, "Key compromise analysis") reuses the same
 machinery: after the keys are replaced, :func:`restore_bins` sets every bin back to
@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from tuf.api.exceptions import RepositoryError
-from tuf.api.metadata import Metadata, Root, Targets
+from tuf.api.metadata import Metadata, Root, SuccinctRoles, Targets
 
 from .. import layout
-from . import metadata as md_builder
 from .ceremony import CeremonyError, Proposal, check_signatures, merge_proposals
 from .changeset import ChangeSet
 from .publisher import Publisher
-from .state import PublishedState, load_json, load_state
-from .storage import StorageError, publisher_lock
+from .state import load_json
+from .storage import StorageError
 from .view import RepositoryView, load_view
 
 __all__ = [
@@ -122,6 +121,12 @@ def _check(view: RepositoryView, proposals: dict[str, Proposal]) -> tuple[Root, 
         _expect_next(proposals[layout.BINS_ROLE], view.bins.signed.version)
         check_signatures(proposals[layout.BINS_ROLE], targets.signed)
         bins = proposals[layout.BINS_ROLE].metadata
+        count = _succinct(bins.signed).number_of_bins
+        if count != view.number_of_bins:
+            raise CeremonyError(
+                f"bins v{bins.signed.version} delegates to {count} bins but the repository "
+                f"has {view.number_of_bins}: change the number of bins with tuf-pypi rebin"
+            )
     elif not _trusted_by(bins, layout.BINS_ROLE, targets.signed):
         raise CeremonyError(
             f"bins v{bins.signed.version} is not signed by the bins key(s) of the new targets: "
@@ -130,26 +135,10 @@ def _check(view: RepositoryView, proposals: dict[str, Proposal]) -> tuple[Root, 
     return root.signed, targets.signed, bins.signed
 
 
-def _online_keyids(root: Root) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(root.roles[r].keyids) for r in ("snapshot", "timestamp"))
-
-
-def _succinct_keyids(bins: Targets) -> tuple[str, ...]:
-    assert bins.delegations is not None and bins.delegations.succinct_roles is not None
-    return tuple(bins.delegations.succinct_roles.keyids)
-
-
-def _set_offline_roles(state: PublishedState, new: dict[str, Metadata]) -> None:
-    """Make the publishing state name the new root/targets/bins (already written)."""
-    if "root" in new:
-        state.root = new["root"].signed
-    for role in ("targets", layout.BINS_ROLE):
-        if role in new:
-            state.meta[layout.metadata_filename(role)] = new[role].signed.version
-    if layout.BINS_ROLE in new:
-        delegations = new[layout.BINS_ROLE].signed.delegations
-        state.succinct = delegations.succinct_roles
-        state.bin_keys = dict(delegations.keys)
+def _succinct(bins: Targets) -> SuccinctRoles:
+    if bins.delegations is None or bins.delegations.succinct_roles is None:
+        raise CeremonyError(f"bins v{bins.version} has no succinct hash bin delegation")
+    return bins.delegations.succinct_roles
 
 
 def apply_proposals(publisher: Publisher, proposals: dict[str, Proposal]) -> ApplyReport:
@@ -158,41 +147,23 @@ def apply_proposals(publisher: Publisher, proposals: dict[str, Proposal]) -> App
     Refuses, before writing anything, a proposal that is not exactly one version
     ahead or lacks signatures (ThresholdError says which keys are missing).
     """
-    storage = publisher.storage
     report = ApplyReport()
-    with publisher_lock(publisher.lock_file, publisher.wait_for_lock):
-        storage.remove_stale_temp_files()
-        view = load_view(storage)
-        new_root, _new_targets, new_bins = _check(view, proposals)
-        online_changed = _online_keyids(new_root) != _online_keyids(view.root.signed)
-        bins_key_changed = _succinct_keyids(new_bins) != _succinct_keyids(view.bins.signed)
-        state = load_state(storage)
-
-        for role in ("targets", layout.BINS_ROLE):
+    with publisher.transaction() as state:
+        view = load_view(publisher.storage)
+        _new_root, _new_targets, new_bins = _check(view, proposals)
+        changes = ChangeSet()
+        for role in ("targets", layout.BINS_ROLE, "root"):
             if role in proposals:
                 md = proposals[role].metadata
-                version = md.signed.version
-                storage.write_metadata(
-                    layout.metadata_filename(role, version), md_builder.serialize(md)
-                )
-                report.applied[role] = version
-        if "root" in proposals:
-            md = proposals["root"].metadata
-            data = md_builder.serialize(md)
-            storage.write_metadata(layout.metadata_filename("root", md.signed.version), data)
-            storage.write_metadata(layout.metadata_filename("root"), data)
-            report.applied["root"] = md.signed.version
-        _set_offline_roles(state, {role: p.metadata for role, p in proposals.items()})
-        if set(proposals) - {"root"} or online_changed:
-            resign = state.bin_names() if bins_key_changed else []
-            changes = ChangeSet()
-            for name in resign:
-                changes.resign(name)
-            committed = publisher.commit(state, changes)
-            report.bins_resigned = len(resign)
-            report.snapshot_version = committed.snapshot_version
-            report.timestamp_version = committed.timestamp_version
-        storage.barrier()
+                changes.publish_role(role, md)
+                report.applied[role] = md.signed.version
+        if _succinct(new_bins).keyids != _succinct(view.bins.signed).keyids:
+            for name in state.bin_names():
+                changes.resign(name)  # with the new bins key
+        committed = publisher.commit(state, changes)
+        report.bins_resigned = len(changes.bins)
+        report.snapshot_version = committed.snapshot_version
+        report.timestamp_version = committed.timestamp_version
     return report
 
 
@@ -215,9 +186,7 @@ def restore_bins(publisher: Publisher, known_good_snapshot: int) -> RestoreRepor
     """
     storage = publisher.storage
     report = RestoreReport(known_good_snapshot)
-    with publisher_lock(publisher.lock_file, publisher.wait_for_lock):
-        storage.remove_stale_temp_files()
-        state = load_state(storage)
+    with publisher.transaction() as state:
         if not 1 <= known_good_snapshot <= state.snapshot_version:
             raise StorageError(
                 f"snapshot v{known_good_snapshot} does not exist "

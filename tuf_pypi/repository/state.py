@@ -13,6 +13,7 @@ bytes it last wrote or read (so another publisher's commit is never missed).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -106,6 +107,23 @@ class PublishedState:
 
     def bin_targets(self, storage: RepositoryStorage, name: str) -> dict[str, Any]:
         return self.bin_signed(storage, name)["targets"]
+
+    def adopt(self, roles: Mapping[str, Metadata]) -> None:
+        """Name new offline roles (root, targets, bins), as a commit publishes them.
+
+        A new bins role brings its delegation: bin names, count and keys.
+        """
+        if "root" in roles:
+            self.root = roles["root"].signed
+        for role in ("targets", layout.BINS_ROLE):
+            if role in roles:
+                self.meta[layout.metadata_filename(role)] = roles[role].signed.version
+        if layout.BINS_ROLE in roles:
+            delegations = roles[layout.BINS_ROLE].signed.delegations
+            if delegations is None or delegations.succinct_roles is None:
+                raise StorageError("bins metadata has no succinct hash bin delegation")
+            self.succinct = delegations.succinct_roles
+            self.bin_keys = dict(delegations.keys)
 
 
 def load_state(storage: RepositoryStorage) -> PublishedState:

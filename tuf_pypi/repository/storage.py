@@ -75,6 +75,7 @@ __all__ = [
 ]
 
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
+_BIN_FILE = re.compile(r"([1-9][0-9]*)\.(bin-[0-9a-f]+)\.json\Z")
 #: Batches with fewer unsynced files than this get an fsync per file at the barrier
 #: (cheaper than a syncfs, which also flushes everyone else's dirty data).
 BULK_THRESHOLD = 32
@@ -334,6 +335,23 @@ class RepositoryStorage:
             if match:
                 versions.append(int(match.group(1)))
         return sorted(versions)
+
+    def bin_versions(self) -> dict[str, int]:
+        """Highest version of every ``N.bin-X.json`` file present (one directory scan).
+
+        Versioned files are create-only and clients may have seen any of them, so a
+        bin of a new delegation is signed above every file of its name, even one
+        the snapshot no longer names (``changeset.next_versions``).
+        """
+        highest: dict[str, int] = {}
+        with os.scandir(self.metadata_dir) as entries:
+            for entry in entries:
+                match = _BIN_FILE.match(entry.name)
+                if match:
+                    version, name = int(match.group(1)), match.group(2)
+                    if version > highest.get(name, 0):
+                        highest[name] = version
+        return highest
 
     def inside(self, path: Path) -> bool:
         """True when ``path``, symlinks resolved, stays inside the repository."""
