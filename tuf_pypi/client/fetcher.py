@@ -39,7 +39,12 @@ import zlib
 from collections.abc import Generator, Iterator
 from urllib.parse import SplitResult, urljoin, urlsplit
 
-from tuf.api.exceptions import DownloadError, DownloadHTTPError, SlowRetrievalError
+from tuf.api.exceptions import (
+    DownloadError,
+    DownloadHTTPError,
+    DownloadLengthMismatchError,
+    SlowRetrievalError,
+)
 from tuf.ngclient import FetcherInterface
 
 from .. import __version__
@@ -84,6 +89,27 @@ class BoundedFetcher(FetcherInterface):
     def _fetch(self, url: str) -> Iterator[bytes]:
         """Metadata and pages, for ngclient: gzip accepted and decoded here."""
         return self.stream(url, decode_gzip=True)
+
+    def download_bytes(self, url: str, max_length: int) -> bytes:
+        """The body of ``url``, at most ``max_length`` bytes, gathered in memory.
+
+        The base class spools every download through a temporary file; metadata and
+        pages are small (their limits are in :class:`Limits`), so this keeps them in
+        memory and saves that file's system calls. Same contract: more than
+        ``max_length`` bytes is a ``DownloadLengthMismatchError``, raised as soon as
+        the body passes it.
+        """
+        chunks: list[bytes] = []
+        received = 0
+        for chunk in self.fetch(url):
+            received += len(chunk)
+            if received > max_length:
+                raise DownloadLengthMismatchError(
+                    f"Downloaded {received} bytes exceeding the maximum allowed length "
+                    f"of {max_length}"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     # -- public --------------------------------------------------------------------
 

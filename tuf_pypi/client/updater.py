@@ -21,9 +21,13 @@ small routing fetcher sends the view's metadata URLs to whichever mirror is bein
 tried. The trusted set is unchanged by a failed load, so the retry verifies against
 the same snapshot; a mirror can only supply bytes, never change the view.
 
-**Page downloads** go through ngclient's ``download_target`` (length and sha256 from
-the signed target, the consistent ``<sha256>.index.*`` name) from each mirror in turn,
-into a temporary file that is renamed into place once verified.
+**Page downloads** are verified as ngclient's ``download_target`` verifies them
+(``TargetFile.verify_length_and_hashes``: length and sha256 from the signed target),
+from the URL it would use (the consistent ``<sha256>.index.*`` name when the trusted
+root says so), from each mirror in turn; but in memory, bounded by the signed length,
+and written to the page cache only once verified. ``download_target`` spools into a
+temporary file, copies it to the destination, and the caller then reads it back: on a
+cold proxy that was a dozen system calls per page for bytes already at hand.
 
 Every step that touches the metadata directory runs under the cache lock (one
 process at a time) and a thread lock (one thread of this object at a time).
@@ -32,6 +36,7 @@ process at a time) and a thread lock (one thread of this object at a time).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -70,10 +75,17 @@ class _Router(FetcherInterface):
         finally:
             self._route = None
 
-    def _fetch(self, url: str) -> Iterator[bytes]:
+    def _routed(self, url: str) -> str:
         if self._route is not None and url.startswith(self._route[0]):
-            url = self._route[1] + url[len(self._route[0]) :]
-        return self._inner.fetch(url)
+            return self._route[1] + url[len(self._route[0]) :]
+        return url
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        return self._inner.fetch(self._routed(url))
+
+    def download_bytes(self, url: str, max_length: int) -> bytes:
+        # The inner fetcher's own (in memory, same bound), not the base class's spool.
+        return self._inner.download_bytes(self._routed(url), max_length)
 
 
 class MirroredUpdater:
@@ -110,6 +122,8 @@ class MirroredUpdater:
         self._thread_lock = threading.RLock()
         self._updater: Updater | None = None
         self._view: Mirror | None = None
+        #: Target URLs carry the hash prefix (consistent snapshots; set by the refresh).
+        self._consistent_targets = True
         self._refresh_error: AllMirrorsFailedError | None = None
         self.health = health or MirrorHealth([mirror.url for mirror in self.mirrors])
 
@@ -151,6 +165,9 @@ class MirroredUpdater:
                         attempt.failed(mirror, self._error(exc, "refresh", "metadata"))
                         continue
                 attempt.succeeded(mirror)
+                self._consistent_targets = self._config.prefix_targets_with_hash and (
+                    _trusted_root_is_consistent(self._dir)
+                )
                 self._updater, self._view = updater, mirror
                 return
             self._refresh_error = attempt.error()
@@ -182,29 +199,33 @@ class MirroredUpdater:
         verified it. The bytes returned are the ones verified, even if another
         process replaces ``dest`` a moment later.
         """
-        updater = self._refreshed()
+        self._refreshed()
         cached = _verified_copy(dest, target)
         if cached is not None:
             return cached, None
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         attempt = self.health.attempt(f"downloading {target.path}", self.lookup_order(), _url)
         for mirror in attempt:
             try:
-                updater.download_target(target, str(tmp), mirror.targets_url)
-                data = tmp.read_bytes()
-                os.replace(tmp, dest)
-                attempt.succeeded(mirror)
-                return data, mirror
+                data = self._router.download_bytes(self._target_url(target, mirror), target.length)
+                target.verify_length_and_hashes(data)
             except _TUF_ERRORS as exc:
                 attempt.failed(mirror, self._error(exc, "download", target.path))
-            except OSError as exc:
-                raise SetupError(f"cannot write {dest}: {exc}") from exc
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+                continue
+            _write_verified(dest, data)
+            attempt.succeeded(mirror)
+            return data, mirror
         raise attempt.error()
 
     # -- internals -------------------------------------------------------------------
+
+    def _target_url(self, target: TargetFile, mirror: Mirror) -> str:
+        """Where ``target`` is on ``mirror``: ngclient's ``download_target`` rule."""
+        path = target.path
+        if self._consistent_targets:
+            dirname, sep, basename = path.rpartition("/")
+            path = f"{dirname}{sep}{next(iter(target.hashes.values()))}.{basename}"
+        base = mirror.targets_url
+        return (base if base.endswith("/") else base + "/") + path
 
     def _refreshed(self) -> Updater:
         self.refresh()
@@ -239,6 +260,38 @@ class MirroredUpdater:
 
 def _url(mirror: Mirror) -> str:
     return mirror.url
+
+
+def _trusted_root_is_consistent(metadata_dir: Path) -> bool:
+    """``consistent_snapshot`` of the trusted root ngclient keeps in ``metadata_dir``.
+
+    Read from the file ngclient persisted after verifying it (its trusted set has no
+    public accessor); only called after a successful refresh, so the file is there.
+    """
+    try:
+        root = json.loads((metadata_dir / "root.json").read_bytes())
+        return bool(root["signed"].get("consistent_snapshot", False))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SetupError(f"cannot read the trusted root in {metadata_dir}: {exc}") from exc
+
+
+def _write_verified(dest: Path, data: bytes) -> None:
+    """Put ``data`` (already verified) at ``dest``: a private temporary name, then rename."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SetupError(f"cannot write {dest}: {exc}") from exc
 
 
 def _verified_copy(path: Path, target: TargetFile) -> bytes | None:
