@@ -67,6 +67,8 @@ class SampleDist:
     PEP 503 normalization: the page lives under ``simple/demo-core/`` and the wheel is named
     ``demo_core-1.0-py3-none-any.whl``. ``requires`` are ``Requires-Dist`` lines.
     ``yanked`` is the PEP 592 yank reason (``""`` means yanked without a reason), or ``None``.
+    ``data_size`` adds a package data file of that many (deterministic) bytes, for a
+    wheel large enough to take the paths that large files take.
     """
 
     name: str
@@ -74,6 +76,7 @@ class SampleDist:
     requires: tuple[str, ...] = ()
     requires_python: str | None = None
     yanked: str | None = None
+    data_size: int = 0
 
     def __post_init__(self) -> None:
         layout.project_name(self.name)  # LayoutError naming it
@@ -197,6 +200,10 @@ def _wheel_bytes(dist: SampleDist) -> tuple[bytes, bytes]:
         (f"{dist_info}/METADATA", metadata),
         (f"{dist_info}/WHEEL", _WHEEL_FILE),
     ]
+    if dist.data_size:
+        block = hashlib.sha256(dist.name.encode()).digest() * 8  # 256 bytes, not all alike
+        data = (block * (dist.data_size // len(block) + 1))[: dist.data_size]
+        entries.insert(1, (f"{_wheel_name(dist.name)}/data.bin", data))
     record_path = f"{dist_info}/RECORD"
     record = "".join(f"{p},{_record_digest(d)},{len(d)}\n" for p, d in entries)
     entries.append((record_path, (record + f"{record_path},,\n").encode("utf-8")))

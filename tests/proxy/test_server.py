@@ -157,6 +157,33 @@ def test_range(server: ProxyServer, base_index: Index, header: str, start: int, 
     assert answer.headers["Content-Length"] == str(len(part))
 
 
+def test_a_large_file_and_its_ranges_are_served_whole(base_index: Index, tmp_path: Path) -> None:
+    """Small bodies go out with the head in one write, large ones by sendfile: both whole."""
+    index = base_index.copy(tmp_path / "index")
+    add_release(index.repo, SampleDist("demo-big", "1.0", data_size=3 * 1024 * 1024))
+    index.publisher().publish()
+    rel, wheel = index.wheel("demo-big")
+    assert len(wheel) > 3 * 1024 * 1024
+    mirror = MirrorServer(index.repo)
+    try:
+        with ProxyServer([mirror.url], index.root_bytes, tmp_path / "cache").start() as proxy:
+            url = file_url(proxy, "demo-big")
+            for _ in range(2):  # downloaded and verified, then served from the cache
+                answer = request(url)
+                assert answer.status == 200
+                assert answer.headers["Content-Length"] == str(len(wheel))
+                assert answer.body == wheel
+            tail = request(url, headers={"Range": "bytes=-100000"})
+            assert tail.status == 206 and tail.body == wheel[-100000:]
+            large = request(url, headers={"Range": "bytes=1000-2000999"})
+            assert large.status == 206 and large.body == wheel[1000:2001000]
+            assert request(url, "HEAD").headers["Content-Length"] == str(len(wheel))
+            metadata = request(url + ".metadata")
+            assert metadata.body == index.read(rel + ".metadata")
+    finally:
+        mirror.stop()
+
+
 @pytest.mark.parametrize("header", ["bytes=999999-", "bytes=5-2", "bytes=x-y"])
 def test_bad_range_is_416(server: ProxyServer, base_index: Index, header: str) -> None:
     _, wheel = base_index.wheel(PROJECT)

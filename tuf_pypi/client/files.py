@@ -137,17 +137,21 @@ def _download(
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     except OSError as exc:
         raise SetupError(f"cannot write in {dest.parent}: {exc}") from exc
-    tmp = Path(tmp_name)
+    renamed = False
     try:
         digest = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out, contextlib.closing(fetcher.stream(url)) as body:
+        # Plain fd writes (no file object: no fstat, ioctl and lseek per file); the
+        # chunks are the fetcher's, already of a good size.
+        with contextlib.closing(fetcher.stream(url)) as body:
             for chunk in body:
                 size += len(chunk)
                 if size > limit:
                     raise TooLargeError(f"{url}: {_over_limit(expected, limit)}")
                 digest.update(chunk)
-                out.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
         if expected.size is not None and size != expected.size:
             raise TamperedError(
                 f"{url}: {size} bytes, but the verified page gives {expected.size} bytes"
@@ -157,15 +161,21 @@ def _download(
                 f"{url}: sha256 {digest.hexdigest()} does not match {expected.sha256} "
                 "from the verified page"
             )
-        tmp.chmod(0o644)
-        tmp.replace(dest)
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 is for the unverified part only
+        written, fd = fd, -1
+        os.close(written)
+        os.replace(tmp_name, dest)
+        renamed = True
     except DownloadError as exc:
         raise from_tuf(exc, "download", "") from exc
     except OSError as exc:
         raise SetupError(f"cannot write {dest}: {exc}") from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if fd >= 0:
+            os.close(fd)
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
 
 
 def _over_limit(expected: ExpectedFile, limit: int) -> str:
