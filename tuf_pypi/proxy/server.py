@@ -38,6 +38,7 @@ from ..client.errors import SetupError
 from ..client.health import MirrorHealth
 from ..client.limits import Limits
 from ..metrics import Registry
+from .admission import Admission
 from .app import FileBody, ProxyApp, Response, _error, printable
 from .cache import CacheBound
 from .files import VerifiedFiles
@@ -113,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, send_body: bool) -> None:
         with self.server.busy():
             try:
-                response = self.server.app.respond(self.path, self.headers)
+                with self.server.admission.slot():  # a few at a time: see .admission
+                    response = self.server.app.respond(self.path, self.headers)
             except Exception as exc:  # a bug: answer 500 rather than drop the connection
                 _log.exception("internal error on %s", printable(self.path))
                 response = _error(500, f"internal error in the proxy: {type(exc).__name__}")
@@ -185,6 +187,7 @@ class ProxyServer(ThreadingHTTPServer):
     by default, with its metrics in ``registry``) outlives the per-refresh clients, so a
     mirror found down stays remembered, and :attr:`health` lists every refused answer.
     ``cache_max_size`` (bytes) bounds the cached files and pages (:mod:`.cache`).
+    ``admission`` sets how many requests are worked on at once (:mod:`.admission`).
 
     Run :meth:`serve_forever` (and :meth:`shutdown` from another thread), or
     :meth:`start` for a background thread; :meth:`close` drains and releases it.
@@ -214,6 +217,7 @@ class ProxyServer(ThreadingHTTPServer):
         allowed_hosts: Sequence[str] = (),
         health: MirrorHealth | None = None,
         cache_max_size: int | None = None,
+        admission: Admission | None = None,
     ) -> None:
         if max_connections < 1:
             raise SetupError(f"max_connections must be at least 1, not {max_connections}")
@@ -250,6 +254,8 @@ class ProxyServer(ThreadingHTTPServer):
             via=self.via,
         )
         self.max_connections = max_connections
+        #: How many requests are worked on at once (:mod:`.admission`).
+        self.admission = admission or Admission(registry=self.registry)
         self._refused_connections = self.app.registry.counter(
             "tuf_pypi_proxy_connections_refused_total",
             "Connections refused because --max-connections were open.",
