@@ -30,24 +30,24 @@ def test_least_recently_used_files_first_then_pages(tmp_path: Path) -> None:
     files, pages = tmp_path / "proxy" / "files", tmp_path / "pages"
     metadata = _file(tmp_path / "metadata" / "timestamp.json", 5000, age=9 * DAY)
     page = _file(pages / "simple%2Fa%2Findex.html", 100, age=5 * DAY)
-    a = _file(files / "aa" / "a" / "a.whl", 400, age=3 * DAY)
-    b = _file(files / "bb" / "b" / "b.whl", 400, age=2 * DAY)
+    a = _file(files / ("a" * 64), 400, age=3 * DAY)
+    b = _file(files / ("b" * 64), 400, age=2 * DAY)
     registry = Registry()
     bound = CacheBound(files, pages, 1000, grace_seconds=60, clock=clock, registry=registry)
     assert bound.size == 900  # under the bound: nothing deleted
     clock.advance(seconds=120)
     bound.used(a, 400)  # a is now the most recently used
     clock.advance(seconds=120)
-    c = _file(files / "cc" / "c" / "c.whl", 400)
+    c = _file(files / ("c" * 64), 400)
     bound.used(c, 400)  # 1300 > 1000: b (least recently used) goes, not a
-    assert not b.exists() and not b.parent.exists()
+    assert not b.exists()
     assert a.exists() and c.exists() and page.exists()
     clock.advance(seconds=120)
-    d = _file(files / "dd" / "d" / "d.whl", 700)
+    d = _file(files / ("d" * 64), 700)
     bound.used(d, 700)  # a and c are older than d: both go before the page
     assert not a.exists() and not c.exists() and page.exists() and d.exists()
     clock.advance(seconds=120)
-    e = _file(files / "ee" / "e" / "e.whl", 950)
+    e = _file(files / ("e" * 64), 950)
     bound.used(e, 950)  # d goes, then still over: the page copy goes too
     assert not d.exists() and not page.exists() and e.exists()
     assert metadata.exists()  # trusted metadata is never counted nor deleted
@@ -61,7 +61,7 @@ def test_a_file_just_used_is_never_deleted(tmp_path: Path) -> None:
     clock = Clock(10 * DAY)
     files = tmp_path / "files"
     bound = CacheBound(files, tmp_path / "pages", 100, grace_seconds=60, clock=clock)
-    big = _file(files / "x" / "big.whl", 500)
+    big = _file(files / ("f" * 64), 500)
     bound.used(big, 500)
     assert big.exists()  # over the bound, but in use: it stays until the grace is over
     clock.advance(seconds=61)
@@ -76,9 +76,7 @@ def test_proxy_fills_its_bounded_cache(
     verifies what installers ask for, and keeps the trusted metadata."""
     cache = tmp_path / "cache"
     files = cache / "proxy" / "files"
-    old = [
-        _file(files / f"{n:02x}" / f"{n:064x}" / f"old-{n}.whl", 50_000, age=DAY) for n in range(8)
-    ]
+    old = [_file(files / f"{n:064x}", 50_000, age=DAY) for n in range(8)]
     bound = 200_000
     with ProxyServer(
         [mirror.url], base_index.root_bytes, cache, cache_max_size=bound

@@ -170,23 +170,35 @@ class Client:
         raise NotListedError(f"project {name!r} is not listed on this index (no signed {wanted})")
 
     def download(
-        self, page: VerifiedPage, file: str | FileLink, dest_dir: str | os.PathLike[str]
+        self,
+        page: VerifiedPage,
+        file: str | FileLink,
+        dest_dir: str | os.PathLike[str],
+        *,
+        name: str | None = None,
     ) -> Path:
         """Download a file listed on ``page`` into ``dest_dir``; return its path.
 
         The bytes must match the sha256 (and size, where given) of the verified page.
         An existing file that already matches is kept. Raises :class:`NoHashError` for
         a link without a sha256, :class:`AllMirrorsFailedError` when no URL verifies.
+        ``name`` stores it under another file name in ``dest_dir`` (the proxy keeps
+        files by their sha256); by default the link's file name.
         """
         link = page.link(file) if isinstance(file, str) else file
         expected = ExpectedFile.distribution(link, page.target_path)
-        return self._fetch(page, expected, dest_dir, self.limits.file_max_bytes)
+        return self._fetch(page, expected, dest_dir, self.limits.file_max_bytes, name)
 
     def download_metadata(
-        self, page: VerifiedPage, file: str | FileLink, dest_dir: str | os.PathLike[str]
+        self,
+        page: VerifiedPage,
+        file: str | FileLink,
+        dest_dir: str | os.PathLike[str],
+        *,
+        name: str | None = None,
     ) -> Path:
         """Download the PEP 658 ``<file>.metadata`` of a file on ``page``, verified the same
-        way against the page's ``core-metadata`` sha256.
+        way against the page's ``core-metadata`` sha256 (``name`` as for :meth:`download`).
 
         Pages give no size for it, so the download stops at
         :attr:`Limits.metadata_max_bytes` (:class:`TooLargeError`), not at the limit
@@ -194,7 +206,7 @@ class Client:
         """
         link = page.link(file) if isinstance(file, str) else file
         expected = ExpectedFile.core_metadata(link, page.target_path)
-        return self._fetch(page, expected, dest_dir, self.limits.metadata_max_bytes)
+        return self._fetch(page, expected, dest_dir, self.limits.metadata_max_bytes, name)
 
     def file_urls(self, page: VerifiedPage, link: FileLink) -> list[str]:
         """The URLs :meth:`download` tries for ``link``, in order."""
@@ -206,11 +218,18 @@ class Client:
         expected: ExpectedFile,
         dest_dir: str | os.PathLike[str],
         max_bytes: int,
+        name: str | None,
     ) -> Path:
         urls = file_urls(page.url, expected.url, self.mirrors)
-        return fetch_file(
-            self._fetcher, expected, urls, Path(dest_dir), max_bytes, health=self.health
-        )
+        dest = Path(dest_dir) / (expected.filename if name is None else _plain_name(name))
+        return fetch_file(self._fetcher, expected, urls, dest, max_bytes, health=self.health)
+
+
+def _plain_name(name: str) -> str:
+    """``name`` if it is a plain file name (no directory part, not ``.`` or ``..``)."""
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise SetupError(f"not a plain file name: {name!r}")
+    return name
 
 
 def _form_file(form: str) -> str:

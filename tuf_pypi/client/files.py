@@ -99,24 +99,23 @@ def fetch_file(
     fetcher: BoundedFetcher,
     expected: ExpectedFile,
     urls: Sequence[str],
-    dest_dir: Path,
+    dest: Path,
     max_bytes: int,
     health: MirrorHealth | None = None,
 ) -> Path:
-    """Download ``expected`` into ``dest_dir`` from the first of ``urls`` that verifies.
+    """Download ``expected`` to ``dest`` from the first of ``urls`` that verifies.
 
     An existing verified copy is kept without downloading. ``max_bytes`` bounds a
     file whose page gives no size. Raises :class:`AllMirrorsFailedError` with each
     URL's failure when none verifies. ``health`` records every URL's failure (even
     when a later one verifies) and tries URLs of mirrors that are down last.
     """
-    dest = dest_dir / expected.filename
     if is_verified_copy(dest, expected):
         return dest
     try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SetupError(f"cannot create {dest_dir}: {exc}") from exc
+        raise SetupError(f"cannot create {dest.parent}: {exc}") from exc
     attempt = (health or MirrorHealth()).attempt(f"downloading {expected.filename}", urls)
     for url in attempt:
         try:

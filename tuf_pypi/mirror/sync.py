@@ -38,7 +38,7 @@ import posixpath
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -717,8 +717,7 @@ class _Sync:
                 else:
                     dest = self.tree.path(f"packages/{rel}")
                     urls = file_urls(page_url, expected.url, [self.mirror])
-                    expected = replace(expected, filename=dest.name)
-                    fetch_file(self.fetcher, expected, urls, dest.parent, max_bytes)
+                    fetch_file(self.fetcher, expected, urls, dest, max_bytes)
                     result.files.append(f"packages/{rel}")
                     result.file_bytes += dest.stat().st_size
 

@@ -137,7 +137,5 @@ def _scan(directory: Path) -> list[tuple[Path, tuple[int, float]]]:
 def _remove(path: Path) -> bool:
     with contextlib.suppress(OSError):
         path.unlink()
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # <sha256>/ once empty
         return True
     return False

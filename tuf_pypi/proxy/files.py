@@ -5,8 +5,12 @@ streams it to a temporary file and renames it into place only once its bytes mat
 sha256 (and size) the verified page gives. So the store never holds an unverified file
 under its real name, and the proxy serves nothing else.
 
-Files are kept by content, ``<dir>/<sha256>/<filename>``: a path always means the same
-bytes, whichever page or refresh asked for it, so it outlives the view that verified it.
+Files are kept by content, ``<dir>/<sha256>``: a path always means the same bytes,
+whichever page or refresh asked for it (and whatever the file is called), so it
+outlives the view that verified it. One flat directory, one inode per file: on an
+ext4 disk, creating a directory costs as much as creating the file, and a cold
+install's burst creates dozens (an earlier ``<sha256[:2]>/<sha256>/<filename>`` layout
+took three inodes per file).
 Installers fetch the same file many times (HEAD, then ranges; or one install per
 environment), and hashing a large wheel on every request would cost more than serving
 it; so once a file verified in this process, later requests only check that its stat
@@ -78,8 +82,7 @@ class VerifiedFiles:
         delivers the right bytes).
         """
         sha256 = offered.sha256
-        dest_dir = self.directory / sha256[:2] / sha256
-        path = dest_dir / offered.filename
+        path = self.directory / sha256
         known = self._known(path)
         if known is not None:
             return self._used(VerifiedFile(path, sha256, known.size))
@@ -87,9 +90,9 @@ class VerifiedFiles:
             known = self._known(path)  # another request may have just verified it
             if known is None:
                 if offered.metadata:
-                    client.download_metadata(page, offered.link, dest_dir)
+                    client.download_metadata(page, offered.link, self.directory, name=sha256)
                 else:
-                    client.download(page, offered.link, dest_dir)
+                    client.download(page, offered.link, self.directory, name=sha256)
                 known = _Stamp.of(path)
                 with self._lock:
                     self._verified[path] = known
