@@ -54,15 +54,22 @@ class _Instrument:
         self.name = name
         self.label_names = tuple(label_names)
         self._metric = metric
+        # Children by label values: prometheus_client's ``labels()`` validates and
+        # locks on every call, and the proxy counts several samples per request.
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def _child(self, labels: dict[str, str]) -> Any:
-        if set(labels) != set(self.label_names):
+        if not self.label_names and not labels:
+            return self._metric
+        if len(labels) != len(self.label_names) or not all(n in labels for n in self.label_names):
             raise ValueError(
                 f"metric {self.name} takes labels {list(self.label_names)}, not {sorted(labels)}"
             )
-        if not labels:
-            return self._metric
-        return self._metric.labels(**{k: str(v) for k, v in labels.items()})
+        key = tuple(str(labels[name]) for name in self.label_names)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._metric.labels(*key)
+        return child
 
     def _sample(self, suffix: str, labels: dict[str, str]) -> float:
         """A sample's current value (0 if never set), mostly for tests."""
@@ -102,6 +109,7 @@ class Gauge(_Instrument):
     def clear(self) -> None:
         """Forget every label set, e.g. before re-exporting a changed set of roles."""
         if self.label_names:
+            self._children.clear()
             self._metric.clear()
         else:
             self._metric.set(0)

@@ -132,6 +132,7 @@ class MirrorHealth:
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
+        self._answered: set[str] = set()  # mirrors (and origins) that answered at least once
         self._refusals: deque[Refusal] = deque(maxlen=_KEEP)
         self._metrics = _Metrics(registry) if registry is not None else None
         for mirror in self.mirrors:
@@ -177,12 +178,16 @@ class MirrorHealth:
         mirror = self.mirror_of(url)
         with self._lock:
             state = self._states.pop(mirror, None)
+            first = mirror not in self._answered
+            if first:
+                self._answered.add(mirror)
         if state is not None and state.failures:
             _log.warning(
                 "mirror %s is up again after %d failures", _redacted(mirror), state.failures
             )
             self._set_up_gauge(mirror, True)
-        if self._metrics is not None:
+        # Only when it changes (or appears): this runs for every file and page fetched.
+        if self._metrics is not None and (state is not None or first):
             self._metrics.consecutive.set(0, mirror=_redacted(mirror))
 
     @property

@@ -42,6 +42,7 @@ What the app refuses before looking at the path:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -243,19 +244,7 @@ class ProxyApp:
 
     def serves_host(self, host_header: str) -> bool:
         """True when the ``Host`` header names an IP literal, localhost or an allowed name."""
-        match = _HOST_HEADER.fullmatch(host_header.strip())
-        if match is None:
-            return False
-        name = match.group(1).removeprefix("[").removesuffix("]").lower()
-        if not name:
-            return False
-        if name in _LOCAL_NAMES or "*" in self.allowed_hosts:
-            return True
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            return name.rstrip(".") in self.allowed_hosts
-        return True
+        return _serves_host(host_header, self.allowed_hosts)
 
     def _metrics(self) -> Response:
         headers = [("Content-Type", METRICS_CONTENT_TYPE), _NO_STORE]
@@ -365,6 +354,23 @@ class ProxyApp:
         if status != 404 and not counted:
             _log.warning("refused %s: %s", printable(what), printable(line))
         return _error(status, line, extra)
+
+
+@functools.lru_cache(maxsize=256)  # installers send the same Host on every request
+def _serves_host(host_header: str, allowed_hosts: frozenset[str]) -> bool:
+    match = _HOST_HEADER.fullmatch(host_header.strip())
+    if match is None:
+        return False
+    name = match.group(1).removeprefix("[").removesuffix("]").lower()
+    if not name:
+        return False
+    if name in _LOCAL_NAMES or "*" in allowed_hosts:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name.rstrip(".") in allowed_hosts
+    return True
 
 
 def _renderer(project: str, representation: Representation) -> Callable[[VerifiedPage], bytes]:
