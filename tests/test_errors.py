@@ -25,6 +25,8 @@ _INTERNAL = {
     "tuf_pypi.pages.model._Reject",
     "tuf_pypi.proxy.ranges.RangeNotSatisfiableError",
     "tuf_pypi.proxy.request.BadRequest",
+    "tuf_pypi.client.transport._Malformed",
+    "tuf_pypi.client.transport._Stale",
     "tuf_pypi.localfs.FileExistsWithOtherBytes",
     "tuf_pypi.localfs.LockBusy",
     "tuf_pypi.localfs.ReplacedByOther",
