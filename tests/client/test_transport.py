@@ -373,11 +373,23 @@ def test_interim_answer_before_the_real_one_is_skipped(
     assert get(fetcher(), server.url) == b"real answer"
 
 
+def test_an_endless_stream_of_interim_answers_is_an_error(
+    serve: StartServer, fetcher: MakeFetcher
+) -> None:
+    # A server that never gets to its answer must not keep the client reading forever.
+    server = serve(answer(then=b"HTTP/1.1 100 Continue\r\n\r\n" * 50 + response(b"late")))
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="interim") as excinfo:
+        get(fetcher(), server.url)
+    assert_failed_fast(excinfo, started)
+
+
 @pytest.mark.parametrize(
     "status_line",
     [
         pytest.param(b"HTTP/1.1 OK", id="no-code"),
         pytest.param(b"HTTP/1.1 2000 OK", id="four-digit-code"),
+        pytest.param(b"HTTP/1.1 20 OK", id="two-digit-code"),
         pytest.param(b"<html>hello</html>", id="not-http"),
     ],
 )

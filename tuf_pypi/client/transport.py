@@ -61,6 +61,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # as urllib3 did: a link with a space or a non-ASCII letter still makes a valid request.
 _TARGET_SAFE = "/:@!$&'()*+,;=-._~?%"
 _NO_BODY_STATUSES = frozenset({204, 304})
+# Interim (1xx) answers skipped before the real one: a few are normal (100, 103), an
+# endless stream of them is a server keeping the client busy.
+_MAX_INTERIM = 8
 
 
 class Headers(dict[str, str]):
@@ -155,11 +158,12 @@ class _Connection:
         end of stream): safe to send the next request on it."""
         if self.leftover:
             return False
+        poller = select.poll()  # not select(): a busy proxy has descriptors above 1024
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            poller.register(self.sock, select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -427,12 +431,14 @@ class Transport:
                 if reused:
                     raise _Stale
                 raise _Malformed("the server closed the connection without answering")
-            while True:
+            for _ in range(_MAX_INTERIM + 1):
                 status, version = _status(line)
                 headers = _fields(conn)
                 if not 100 <= status < 200:
                     break
                 line = conn.readline()  # an interim answer (100 Continue): the next one
+            else:
+                raise _Malformed(f"more than {_MAX_INTERIM} interim (1xx) answers")
             framing = _framing(status, version, headers)
         except BaseException:
             conn.close()
@@ -479,7 +485,12 @@ def _status(line: bytes) -> tuple[int, str]:
     """The status code and HTTP version of a status line."""
     version, _, rest = line.rstrip(b"\r\n").partition(b" ")
     code = rest[:3]
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or not code.isdigit() or rest[3:4] not in b" ":
+    if (
+        version not in (b"HTTP/1.1", b"HTTP/1.0")
+        or len(code) != 3
+        or not code.isdigit()
+        or rest[3:4] not in (b"", b" ")
+    ):
         raise _Malformed(f"bad status line {line[:80]!r}")
     return int(code), version.decode()
 
