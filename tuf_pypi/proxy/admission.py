@@ -5,9 +5,10 @@ blocking call (a socket read, a file write, a stat), and with many runnable thre
 then waits for all the others' turns before it can go on. uv sends 20 to 50 requests at
 once; a cold proxy answering all of them at the same time spent a good part of its time
 handing the GIL around (tens of thousands of futex calls per install, measured with
-``strace -c -f``) and finished every one of them late. Answering two at a time, in
-arrival order, finishes the first ones early and the whole burst sooner
-(docs/performance.md has the figures).
+``strace -c -f``) and finished every one of them late. Answering two at a time,
+roughly in arrival order (a semaphore wakes its waiters first come, first served),
+finishes the first ones early and the whole burst sooner (docs/performance.md has the
+figures).
 
 A slot is held only while the answer is worked out (:meth:`ProxyApp.respond`), not
 while it is sent, so a slow installer reading a large wheel holds none. A request that
