@@ -468,11 +468,21 @@ def _silent_mid_body(conn: RawConnection) -> None:
     conn.hold()
 
 
+def _trickled_head(conn: RawConnection) -> None:
+    conn.read_request()
+    conn.send(b"HTTP/1.1 200 OK\r\n")
+    for n in range(100):  # a field line every 0.1 s: never silent for a read timeout
+        conn.send(b"X-%d: y\r\n" % n)
+        time.sleep(0.1)
+    conn.hold()
+
+
 @pytest.mark.parametrize(
     "script",
     [
         pytest.param(_silent, id="no-answer"),
         pytest.param(_silent_mid_body, id="silent-mid-body"),
+        pytest.param(_trickled_head, id="trickled-head"),
     ],
 )
 def test_silence_fails_after_the_read_timeout(

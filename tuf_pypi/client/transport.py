@@ -28,7 +28,9 @@ What it does:
   byte of an answer came back) is sent once more on a new connection; nothing else is
   ever retried (a timeout means "too slow": the caller fails over instead);
 * bounded reading: status and field lines of at most :data:`MAX_LINE` bytes, at most
-  :data:`MAX_HEADERS` of them, chunk-size lines too.
+  :data:`MAX_HEADERS` of them, chunk-size lines too; at most 8 interim answers; and the
+  whole head within one read timeout (a server trickling header lines forever is too
+  slow, as one trickling its body is for the fetcher).
 
 Errors are python-tuf's, as ``FetcherInterface`` requires: ``SlowRetrievalError`` for a
 timeout, ``DownloadError`` for everything else, each naming the URL.
@@ -42,6 +44,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -116,8 +119,12 @@ class _Connection:
         self.sock = sock
         self._buffer = b""
 
-    def readline(self) -> bytes:
-        """One line with its ``\\n`` (or what came before the end of the stream)."""
+    def readline(self, deadline: float | None = None) -> bytes:
+        """One line with its ``\\n`` (or what came before the end of the stream).
+
+        ``deadline`` (a ``time.monotonic()`` value) bounds the whole wait, not just each
+        read: a server trickling a byte now and then never trips the read timeout.
+        """
         while True:
             end = self._buffer.find(b"\n", 0, MAX_LINE)
             if end >= 0:
@@ -125,6 +132,8 @@ class _Connection:
                 return line
             if len(self._buffer) >= MAX_LINE:
                 raise _Malformed(f"a line longer than {MAX_LINE} bytes")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the answer's head did not arrive within the read timeout")
             data = self.sock.recv(self._RECV)
             if not data:
                 line, self._buffer = self._buffer, b""
@@ -419,10 +428,13 @@ class Transport:
         self, url: str, origin: _Origin, conn: _Connection, request: bytes, reused: bool
     ) -> Response:
         """Send the request, read the answer's head; :class:`_Stale` for a dead pooled one."""
+        # The whole head (status line and fields, interim answers included) must arrive
+        # within one read timeout; the fetcher's minimum rate only watches the body.
+        deadline = time.monotonic() + self._read_timeout
         try:
             try:
                 conn.sock.sendall(request)
-                line = conn.readline()
+                line = conn.readline(deadline)
             except (ConnectionResetError, BrokenPipeError):
                 if reused:
                     raise _Stale from None
@@ -433,10 +445,10 @@ class Transport:
                 raise _Malformed("the server closed the connection without answering")
             for _ in range(_MAX_INTERIM + 1):
                 status, version = _status(line)
-                headers = _fields(conn)
+                headers = _fields(conn, deadline)
                 if not 100 <= status < 200:
                     break
-                line = conn.readline()  # an interim answer (100 Continue): the next one
+                line = conn.readline(deadline)  # an interim answer (100 Continue): the next
             else:
                 raise _Malformed(f"more than {_MAX_INTERIM} interim (1xx) answers")
             framing = _framing(status, version, headers)
@@ -495,11 +507,11 @@ def _status(line: bytes) -> tuple[int, str]:
     return int(code), version.decode()
 
 
-def _fields(conn: _Connection) -> Headers:
+def _fields(conn: _Connection, deadline: float | None = None) -> Headers:
     """The field lines of an answer, up to the empty line: lower-case name to first value."""
     headers = Headers()
     for _ in range(MAX_HEADERS + 1):
-        line = conn.readline().rstrip(b"\r\n")
+        line = conn.readline(deadline).rstrip(b"\r\n")
         if not line:
             return headers
         name, colon, value = line.partition(b":")
