@@ -33,6 +33,7 @@ __all__ = [
     "replace_with_link",
     "swap_file",
     "sync_filesystem",
+    "write_all",
     "write_atomic",
 ]
 
@@ -53,7 +54,8 @@ class ReplacedByOther(Exception):
     """A compare-and-swap replace found another writer's file in place (it was put back)."""
 
 
-def _write_all(fd: int, data: bytes, durable: bool) -> None:
+def write_all(fd: int, data: bytes, durable: bool = False) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less), then fsync if asked."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -66,7 +68,7 @@ def _write_temp(path: str, data: bytes, durable: bool) -> str:
     tmp = _temp_name(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        _write_all(fd, data, durable)
+        write_all(fd, data, durable)
     except BaseException:
         os.close(fd)
         with contextlib.suppress(FileNotFoundError):
@@ -141,7 +143,7 @@ def _create_unnamed(path: str, data: bytes, durable: bool) -> bool:
             return False
         raise
     try:
-        _write_all(fd, data, durable)
+        write_all(fd, data, durable)
         source = f"/proc/self/fd/{fd}".encode()
         if libc.linkat(_AT_FDCWD, source, _AT_FDCWD, path.encode(), _AT_SYMLINK_FOLLOW) != 0:
             code = ctypes.get_errno()

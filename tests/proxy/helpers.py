@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -65,6 +66,21 @@ def request(
         return Answer(response.status, response.reason, response.headers, response.read())
     finally:
         connection.close()
+
+
+def raw_exchange(proxy: HasURL, data: bytes) -> bytes:
+    """Send ``data`` on a fresh connection; everything the proxy answers before closing.
+
+    For request heads no HTTP client would send (bad lines, control characters).
+    """
+    parts = urlsplit(proxy.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as conn:
+        conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def page(proxy: HasURL, project: str = PROJECT, accept: str = PIP_ACCEPT) -> Answer:

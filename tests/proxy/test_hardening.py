@@ -25,7 +25,7 @@ from tuf_pypi.testing.limits import FAST
 from tuf_pypi.testing.mirror_server import MirrorServer, endless, redirect
 from tuf_pypi.testing.signed_index import Index
 
-from .helpers import PIP_ACCEPT, PROJECT, file_url, page, request
+from .helpers import PIP_ACCEPT, PROJECT, file_url, page, raw_exchange, request
 
 
 @pytest.fixture
@@ -44,18 +44,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _raw(proxy: ProxyServer, data: bytes) -> bytes:
-    """Send ``data`` on a fresh connection; everything the proxy answers before closing."""
-    port = proxy.server_address[1]
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(data)
-        conn.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # -- item 4: redirects, and the proxy fetching from itself -------------------------------
@@ -177,8 +165,8 @@ def test_control_characters_from_clients_are_escaped_in_the_log(
     caplog.set_level(logging.INFO, logger="tuf_pypi.proxy")
     # A carriage return and a terminal escape in the request line would rewrite what
     # the operator sees; a malformed request line is logged by the error path too.
-    _raw(server, b"GET /simple/\r\x1b[2J\x1b[31mFORGED HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    _raw(server, b"GET /\x07\x00\x9b HTTP/9.9\r\n\r\n")
+    raw_exchange(server, b"GET /simple/\r\x1b[2J\x1b[31mFORGED HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    raw_exchange(server, b"GET /\x07\x00\x9b HTTP/9.9\r\n\r\n")
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "\\x0d\\x1b[2J\\x1b[31mFORGED" in text
     assert "\\x07\\x00\\x9b" in text

@@ -7,8 +7,6 @@ here: on the pure functions, and as a real client sees it on the wire.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tuf_pypi.proxy.request import (
@@ -20,6 +18,8 @@ from tuf_pypi.proxy.request import (
     read_headers,
 )
 from tuf_pypi.proxy.server import ProxyServer
+
+from .helpers import raw_exchange
 
 
 def _lines(data: bytes):  # type: ignore[no-untyped-def]
@@ -126,18 +126,6 @@ def test_the_end_of_the_stream_ends_the_head() -> None:
 # -- on the wire ------------------------------------------------------------------------
 
 
-def _exchange(server: ProxyServer, data: bytes) -> bytes:
-    """Everything the proxy answers to ``data`` before it closes (or 10 s pass)."""
-    port = server.server_address[1]
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(data)
-        conn.shutdown(socket.SHUT_WR)
-        chunks = []
-        while chunk := conn.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @pytest.mark.parametrize(
     ("head", "status"),
     [
@@ -152,7 +140,7 @@ def _exchange(server: ProxyServer, data: bytes) -> bytes:
 def test_refused_heads_get_a_status_line_and_the_connection_closes(
     server: ProxyServer, head: bytes, status: bytes
 ) -> None:
-    answer = _exchange(server, head + b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    answer = raw_exchange(server, head + b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.")
     assert answer.split(b" ", 2)[1] == status
     assert answer.count(b"HTTP/1.") == 1  # the request after a refused one is not served
@@ -160,10 +148,10 @@ def test_refused_heads_get_a_status_line_and_the_connection_closes(
 
 def test_connections_stay_open_as_http_1_1_and_1_0_say(server: ProxyServer) -> None:
     get = b"GET /simple/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-    assert _exchange(server, get + b"\r\n" + get + b"\r\n").count(b"HTTP/1.1 200") == 2
+    assert raw_exchange(server, get + b"\r\n" + get + b"\r\n").count(b"HTTP/1.1 200") == 2
     closing = get + b"Connection: close\r\n\r\n" + get + b"\r\n"
-    assert _exchange(server, closing).count(b"HTTP/1.1 200") == 1
+    assert raw_exchange(server, closing).count(b"HTTP/1.1 200") == 1
     old = b"GET /simple/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-    assert _exchange(server, old + old).count(b" 200 ") == 1
+    assert raw_exchange(server, old + old).count(b" 200 ") == 1
     kept = b"GET /simple/ HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: Keep-Alive\r\n\r\n"
-    assert _exchange(server, kept + old).count(b" 200 ") == 2
+    assert raw_exchange(server, kept + old).count(b" 200 ") == 2

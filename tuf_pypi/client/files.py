@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tuf.api.exceptions import DownloadError
 
+from ..localfs import write_all
 from ..pages import FileLink
 from .errors import (
     MirrorError,
@@ -148,9 +149,7 @@ def _download(
                 if size > limit:
                     raise TooLargeError(f"{url}: {_over_limit(expected, limit)}")
                 digest.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, chunk)
         if expected.size is not None and size != expected.size:
             raise TamperedError(
                 f"{url}: {size} bytes, but the verified page gives {expected.size} bytes"

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -46,6 +45,7 @@ from tuf.api.exceptions import DownloadError, LengthOrHashMismatchError, Reposit
 from tuf.api.metadata import TargetFile
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
+from ..localfs import replace_file
 from .errors import AllMirrorsFailedError, MirrorError, Phase, SetupError, from_tuf
 from .health import MirrorHealth
 from .mirrors import Mirror
@@ -211,7 +211,10 @@ class MirroredUpdater:
             except _TUF_ERRORS as exc:
                 attempt.failed(mirror, self._error(exc, "download", target.path))
                 continue
-            _write_verified(dest, data)
+            try:
+                replace_file(dest, data, durable=False)  # a cache: the page is re-fetched if lost
+            except OSError as exc:
+                raise SetupError(f"cannot write {dest}: {exc}") from exc
             attempt.succeeded(mirror)
             return data, mirror
         raise attempt.error()
@@ -273,25 +276,6 @@ def _trusted_root_is_consistent(metadata_dir: Path) -> bool:
         return bool(root["signed"].get("consistent_snapshot", False))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SetupError(f"cannot read the trusted root in {metadata_dir}: {exc}") from exc
-
-
-def _write_verified(dest: Path, data: bytes) -> None:
-    """Put ``data`` (already verified) at ``dest``: a private temporary name, then rename."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise SetupError(f"cannot write {dest}: {exc}") from exc
 
 
 def _verified_copy(path: Path, target: TargetFile) -> bytes | None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..client.errors import SetupError
+from ..localfs import TEMP_PREFIX
 from ..metrics import Registry
 
 __all__ = ["CacheBound"]
@@ -124,7 +125,9 @@ def _entries(directory: Path) -> Iterator[tuple[Path, int, float]]:
                 stat = path.stat()
             except OSError:
                 continue
-            if name.startswith(".") and name.endswith((".part", ".tmp")):
+            if name.startswith(TEMP_PREFIX) or (
+                name.startswith(".") and name.endswith((".part", ".tmp"))
+            ):
                 continue  # a download in progress: its owner renames or removes it
             yield path, stat.st_size, max(stat.st_atime, stat.st_mtime)
 
